@@ -1,0 +1,73 @@
+"""The SPH ``AHA_Code`` grammar: ``;``-separated statements, each ``code`` or ``code+modifier``.
+
+Examples: ``22;23``, ``30+310``, ``60+310;147``, ``145+363;145+362``. Exact duplicate statements
+(``1;1``) are dropped; the same primary code with different modifiers is kept as two statements
+(labels.md §1.2), so modifier rules can be applied per statement.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Collection
+
+_STATEMENT = re.compile(r"^(\d+)(?:\+(\d+))?$")
+
+
+@dataclass(frozen=True, order=True)
+class Statement:
+    """One AHA statement: a primary code and at most one modifier code."""
+
+    code: int
+    modifier: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}" if self.modifier is None else f"{self.code}+{self.modifier}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Statement":
+        (statement,) = parse_aha_code(text)
+        return statement
+
+
+def parse_aha_code(
+    text: str,
+    known_codes: Collection[int] | None = None,
+    known_modifiers: Collection[int] | None = None,
+    where: str = "AHA_Code",
+) -> tuple[Statement, ...]:
+    """Parse one record's ``AHA_Code`` field into de-duplicated statements, in file order.
+
+    ``known_codes``/``known_modifiers`` (when given) make an unknown code an error that names it.
+    Raises ``ValueError`` with ``where`` and the offending text for malformed input.
+    """
+    if text is None or not str(text).strip():
+        raise ValueError(f"{where}: empty label field; expected statements like '60+310;147'")
+    out: list[Statement] = []
+    seen: set[Statement] = set()
+    for raw in str(text).split(";"):
+        part = re.sub(r"\s+", "", raw)
+        if not part:
+            raise ValueError(f"{where}: empty statement in {text!r}")
+        match = _STATEMENT.match(part)
+        if match is None:
+            raise ValueError(
+                f"{where}: malformed statement {raw.strip()!r} in {text!r}; "
+                "expected CODE or CODE+MODIFIER (digits)"
+            )
+        code = int(match.group(1))
+        modifier = int(match.group(2)) if match.group(2) else None
+        if known_codes is not None and code not in known_codes:
+            raise ValueError(f"{where}: unknown statement code {code} in {text!r}")
+        if modifier is not None and known_modifiers is not None and modifier not in known_modifiers:
+            raise ValueError(f"{where}: unknown modifier code {modifier} in {text!r}")
+        statement = Statement(code, modifier)
+        if statement not in seen:
+            seen.add(statement)
+            out.append(statement)
+    return tuple(out)
+
+
+def format_statements(statements: Collection[Statement]) -> str:
+    """Inverse of :func:`parse_aha_code` (``;``-joined)."""
+    return ";".join(str(s) for s in statements)
