@@ -17,11 +17,11 @@ from ecgtriage import __version__
 COMMAND_MODULES = (
     "ecgtriage.study_commands",
     "ecgtriage.io.commands",
+    "ecgtriage.io.download_commands",
     "ecgtriage.data.commands",
     "ecgtriage.labels.commands",
     "ecgtriage.synth.commands",
     "ecgtriage.train.commands",
-    "ecgtriage.evaluate.commands",
 )
 
 
