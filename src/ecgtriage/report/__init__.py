@@ -1,1 +1,5 @@
-"""report subpackage."""
+"""The study's self-contained HTML report and its figures."""
+
+from ecgtriage.report.build import build_report, render_report
+
+__all__ = ["build_report", "render_report"]

@@ -1,0 +1,191 @@
+"""The study's typed configuration: one file sets everything, CLI flags override it.
+
+``StudyConfig`` nests small dataclasses (data, preprocessing, training, evaluation). A TOML or
+JSON file may set any subset; unknown keys are an error naming the file and the key. The
+resolved configuration is saved as ``config.json`` in the study directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecgtriage import config as cfgmod
+from ecgtriage.train.config import TrainConfig
+
+#: Label schemes of the reference study, in the order the report lists them.
+DEFAULT_SCHEMES: tuple[str, ...] = ("aha44", "tier4", "tier3")
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """Sizes of the embedded synthetic corpora used when no real data is given.
+
+    The defaults are tuned so that the whole default study (three models, every test set and
+    corrupted copy, the report) finishes in well under 15 minutes on two CPU cores.
+    """
+
+    n_train: int = 1200  #: SPH-like corpus; split patient-level into train / val / internal test
+    n_external: int = 500  #: PTB-XL-like corpus used as the external test set
+    seed: int = 20240
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from.
+
+    ``train`` is a source folder (SPH, PTB-XL or Challenge layout) or a prepared cache; its
+    patient-level splits give train, validation and the internal test set. ``external`` lists
+    source folders or caches used only for testing. With ``train`` unset the synthetic corpora
+    are generated inside the study directory.
+    """
+
+    train: str | None = None
+    external: list[str] = field(default_factory=list)
+    synthetic: SyntheticData = field(default_factory=SyntheticData)
+    split_seed: int = 0  #: seed of the patient-level split (independent of model seeds)
+    workers: int | None = None  #: processes for cache preparation (``None``: library default)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Signal window every record is brought to before caching."""
+
+    fs: float = 100.0
+    seconds: float = 10.0
+
+
+def default_train_config() -> TrainConfig:
+    """Training defaults sized for the embedded synthetic study on a 2-core CPU.
+
+    ``seed`` is ignored: each grid cell sets it from ``StudyConfig.seeds``.
+    """
+    return TrainConfig(epochs=6, patience=0, device="cpu", amp="off")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Test-time settings."""
+
+    bootstrap: int = 200  #: patient-bootstrap resamples for the confidence intervals
+    bootstrap_ci: float = 0.95
+    corruptions: list[str] = field(
+        default_factory=lambda: ["baseline_wander", "muscle", "electrode_motion", "powerline",
+                                 "gaussian"]
+    )
+    severities: list[float] = field(default_factory=lambda: [24.0, 12.0, 6.0, 0.0])  #: SNR dB
+    corrupt_external: bool = True  #: corrupt external test sets as well as the internal one
+    batch_size: int = 256
+    seed: int = 0  #: seed of corruption noise and bootstrap resampling
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything a study run depends on; ``config.json`` in the study directory is this."""
+
+    out: str = "study"
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    schemes: list[str] = field(default_factory=lambda: list(DEFAULT_SCHEMES))
+    seeds: list[int] = field(default_factory=lambda: [0])
+    train: TrainConfig = field(default_factory=default_train_config)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+
+def load_study_config(path: str | Path | None = None, **overrides: Any) -> StudyConfig:
+    """Build a ``StudyConfig`` from an optional file, then apply CLI overrides.
+
+    Parameters
+    ----------
+    path : a ``.toml`` or ``.json`` file; ``None`` starts from the defaults.
+    overrides : dotted or top-level names (``out``, ``schemes``, ``seeds``, ``train.device``,
+        ``data.train``, ``data.external``, ``train.epochs``...); ``None`` values are ignored.
+
+    Raises
+    ------
+    ValueError
+        On unknown keys or wrong types, naming the file and the key.
+    """
+    cfg = StudyConfig()
+    if path is not None:
+        # A partial file overrides the study defaults (not each section's bare defaults), so a
+        # ``[train]`` table with only ``epochs`` keeps the study's CPU-sized training settings.
+        data = _read_table(Path(path))
+        merged = _deep_merge(cfgmod.to_dict(cfg), data)
+        cfg = cfgmod.from_dict(StudyConfig, merged, where=str(path))
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        cfg = _set_dotted(cfg, key.replace("__", ".").split("."), value, key)
+    validate(cfg)
+    return cfg
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"config file {path}: cannot parse: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path}: expected a table of settings, "
+                         f"found {type(data).__name__}")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _set_dotted(obj: Any, parts: list[str], value: Any, full: str) -> Any:
+    names = {f.name for f in dataclasses.fields(obj)}
+    if parts[0] not in names:
+        raise ValueError(f"override {full}: unknown setting {parts[0]!r}; expected one of "
+                         f"{', '.join(sorted(names))}")
+    if len(parts) == 1:
+        current = cfgmod.to_dict(obj)
+        current[parts[0]] = cfgmod.to_dict(value) if dataclasses.is_dataclass(value) else value
+        return cfgmod.from_dict(type(obj), current, where=f"override {full}")
+    child = _set_dotted(getattr(obj, parts[0]), parts[1:], value, full)
+    return dataclasses.replace(obj, **{parts[0]: child})
+
+
+def validate(cfg: StudyConfig) -> None:
+    """Reject settings that would only fail later, with the setting's name in the message."""
+    if not cfg.schemes:
+        raise ValueError("schemes: expected at least one label scheme, found none")
+    if len(set(cfg.schemes)) != len(cfg.schemes):
+        raise ValueError(f"schemes: expected distinct names, found {cfg.schemes}")
+    if not cfg.seeds:
+        raise ValueError("seeds: expected at least one seed, found none")
+    if cfg.preprocess.fs <= 0 or cfg.preprocess.seconds <= 0:
+        raise ValueError(
+            f"preprocess: expected positive fs and seconds, found fs={cfg.preprocess.fs}, "
+            f"seconds={cfg.preprocess.seconds}"
+        )
+    if cfg.data.train is None and cfg.data.external:
+        raise ValueError("data.external: given without data.train; pass --train as well "
+                         "(or neither, for the synthetic study)")
+    syn = cfg.data.synthetic
+    if syn.n_train < 30 or syn.n_external < 10:
+        raise ValueError(
+            f"data.synthetic: expected n_train >= 30 and n_external >= 10 so that every split "
+            f"has records, found n_train={syn.n_train}, n_external={syn.n_external}"
+        )
+    if cfg.evaluation.bootstrap < 0:
+        raise ValueError(f"evaluation.bootstrap: expected >= 0, found {cfg.evaluation.bootstrap}")
+    if not 0 < cfg.evaluation.bootstrap_ci < 1:
+        raise ValueError(f"evaluation.bootstrap_ci: expected in (0, 1), "
+                         f"found {cfg.evaluation.bootstrap_ci}")
