@@ -1,0 +1,272 @@
+"""Sample label sets, demographics and record lengths from the real SPH / PTB-XL distributions.
+
+The tables in ``ecgtriage/synth/data`` are aggregate counts made by
+``scripts/make_synth_stats.py``. Every sampler takes an ``np.random.Generator`` and is
+deterministic given it.
+
+SPH: statement sets are drawn with their real frequencies (modifiers included), the record
+length from the length distribution of the set's rarest code (length is confounded with the
+label in SPH, and the rarest code carries the most atypical lengths, e.g. codes 84 and 87 have
+no 10-s record), age/sex from the normal/abnormal group of the patient's first record, and
+records per patient from the real patient multiplicity.
+
+PTB-XL: SCP statement sets are drawn with fold-9 frequencies (a complete, representative fold)
+and mapped to simulator statements with ``scp_statement_map.csv``; SCP statements the simulator
+cannot show are dropped from the written labels so labels never claim what the signal lacks.
+MI statements take their age modifier from ``infarction_stadium1`` (Stadium I/I-II -> acute
++330, II -> recent +331, II-III/III -> old +332); ``heart_axis`` adds the axis statements 120/121
+(always for the abnormal ALAD/ARAD/AXL/AXR, for LAD/RAD unless the record is NORM, because
+PTB-XL's "Linkstyp" is common in normal ECGs).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Collection
+
+import numpy as np
+import pandas as pd
+
+from ecgtriage.labels.grammar import parse_aha_code
+
+#: Mean records per patient in PTB-XL v1.0.1 (21,837 records of 18,885 patients, Wagner 2020).
+PTBXL_RECORDS_PER_PATIENT = 21837 / 18885
+PTBXL_MI_SCP = frozenset({"IMI", "ASMI", "ILMI", "AMI", "ALMI", "LMI", "IPLMI", "IPMI", "PMI"})
+_STADIUM_MODIFIER = {"Stadium I": 330, "Stadium I-II": 330, "Stadium II": 331,
+                     "Stadium II-III": 332, "Stadium III": 332}
+_SPH_MI_CODES = frozenset({160, 161, 165, 166})
+
+
+def _read_csv(name: str) -> pd.DataFrame:
+    with resources.files("ecgtriage.synth").joinpath("data", name).open("r", encoding="utf-8") as fh:
+        return pd.read_csv(fh, keep_default_na=False, na_values=[])
+
+
+@lru_cache(maxsize=None)
+def table(name: str) -> pd.DataFrame:
+    """One statistics table from ``ecgtriage/synth/data`` (cached, treat as read-only)."""
+    return _read_csv(name)
+
+
+@lru_cache(maxsize=None)
+def sph_summary() -> dict:
+    text = resources.files("ecgtriage.synth").joinpath("data", "sph_summary.json").read_text()
+    return json.loads(text)
+
+
+def _draw(rng: np.random.Generator, counts: pd.Series, size: int | None = None):
+    p = counts.to_numpy(dtype=np.float64)
+    return rng.choice(len(p), size=size, p=p / p.sum())
+
+
+# --------------------------------------------------------------------------------------- SPH
+@dataclass(frozen=True)
+class SphPlanRow:
+    """Everything about one SPH record that is decided before its signal is simulated."""
+
+    ecg_id: str
+    aha_code: str
+    patient_id: str
+    age: int
+    sex: str
+    n_samples: int
+    date: str
+
+    @property
+    def statements(self) -> tuple[str, ...]:
+        return tuple(str(s) for s in parse_aha_code(self.aha_code))
+
+
+def sample_sph_label_set(rng: np.random.Generator) -> str:
+    """One ``AHA_Code`` string (sorted statements) drawn with its real SPH frequency."""
+    sets = table("sph_label_sets.csv")
+    return str(sets.aha_code.iloc[int(_draw(rng, sets.n))])
+
+
+def sample_sph_length(aha_code: str, rng: np.random.Generator) -> int:
+    """Record length in samples at 500 Hz from the length distribution of the rarest code."""
+    lengths = table("sph_lengths.csv")
+    totals = _code_totals()
+    codes = {s.code for s in parse_aha_code(aha_code)}
+    missing = codes - set(totals)
+    if missing:
+        raise ValueError(f"AHA_Code {aha_code!r}: codes {sorted(missing)} have no length statistics")
+    rarest = min(codes, key=lambda c: (totals[c], c))
+    rows = lengths[lengths.code == rarest]
+    return int(rows.n_samples.iloc[int(_draw(rng, rows.n))])
+
+
+@lru_cache(maxsize=None)
+def _code_totals() -> dict[int, int]:
+    lengths = table("sph_lengths.csv")
+    return {int(k): int(v) for k, v in lengths.groupby("code").n.sum().items()}
+
+
+def sample_sph_demographics(aha_code: str, rng: np.random.Generator) -> tuple[int, str]:
+    """(age, sex) from the real distribution of normal (code 1) or abnormal records."""
+    demo = table("sph_demographics.csv")
+    group = "normal" if aha_code == "1" else "abnormal"
+    rows = demo[demo.group == group]
+    i = int(_draw(rng, rows.n))
+    return int(rows.age.iloc[i]), str(rows.sex.iloc[i])
+
+
+def sample_sph_plan(n: int, rng: np.random.Generator) -> list[SphPlanRow]:
+    """Plan ``n`` SPH records: ids, labels, patients (some with several records), lengths."""
+    if n < 1:
+        raise ValueError(f"n: expected at least 1 record, found {n}")
+    per_patient = table("sph_records_per_patient.csv")
+    summary = sph_summary()
+    first = date.fromisoformat(summary["date_min"])
+    span = (date.fromisoformat(summary["date_max"]) - first).days
+    rows: list[SphPlanRow] = []
+    patient = 0
+    while len(rows) < n:
+        patient += 1
+        k = int(per_patient.records.iloc[int(_draw(rng, per_patient.n_patients))])
+        k = min(k, n - len(rows))
+        codes = [sample_sph_label_set(rng) for _ in range(k)]
+        age, sex = sample_sph_demographics(codes[0], rng)
+        days = sorted(int(d) for d in rng.integers(0, span + 1, size=k))
+        for code, day in zip(codes, days):
+            rows.append(
+                SphPlanRow(
+                    ecg_id=f"A{len(rows) + 1:05d}",
+                    aha_code=code,
+                    patient_id=f"S{patient:05d}",
+                    age=age,
+                    sex=sex,
+                    n_samples=sample_sph_length(code, rng),
+                    date=(first + timedelta(days=day)).isoformat(),
+                )
+            )
+    return rows
+
+
+# ------------------------------------------------------------------------------------ PTB-XL
+@dataclass(frozen=True)
+class PtbxlPlanRow:
+    """One PTB-XL record's labels and metadata, decided before simulation."""
+
+    ecg_id: int
+    patient_id: int
+    age: int
+    sex: int
+    scp_codes: dict = field(hash=False)
+    statements: tuple[str, ...]
+    heart_axis: str
+    infarction_stadium1: str
+    infarction_stadium2: str
+    strat_fold: int
+
+
+@lru_cache(maxsize=None)
+def scp_statement_map() -> dict[str, str]:
+    """SCP statement -> simulator statement (``'-'``: kept, no statement; ``''``: not simulated)."""
+    frame = table("scp_statement_map.csv")
+    return dict(zip(frame.scp, frame.statement))
+
+
+def _likelihood(code: str, rng: np.random.Generator) -> float:
+    lik = table("ptbxl_likelihoods.csv")
+    rows = lik[lik.scp == code]
+    if rows.empty:
+        return 100.0
+    return float(rows.likelihood.iloc[int(_draw(rng, rows.n))])
+
+
+def _stadium(column: str, mi: bool, rng: np.random.Generator) -> str:
+    st = table("ptbxl_stadium.csv")
+    rows = st[(st.column == column) & (st.context == ("mi" if mi else "no_mi"))]
+    return str(rows.value.iloc[int(_draw(rng, rows.n))])
+
+
+def _heart_axis(scp: Collection[str], rng: np.random.Generator) -> str:
+    axis = table("ptbxl_heart_axis.csv")
+    context = "LAFB" if "LAFB" in scp else "LPFB" if "LPFB" in scp else "other"
+    rows = axis[axis.context == context]
+    return str(rows.heart_axis.iloc[int(_draw(rng, rows.n))])
+
+
+def ptbxl_statements(
+    scp: Collection[str], heart_axis: str, stadium1: str, supported: Collection[str] | None = None
+) -> tuple[str, ...]:
+    """Simulator statements for an SCP set (see the module notes for the rules)."""
+    mapping = scp_statement_map()
+    modifier = _STADIUM_MODIFIER.get(stadium1)
+    out: list[str] = []
+    for code in scp:
+        stmt = mapping.get(code, "")
+        if stmt in ("", "-"):
+            continue
+        if supported is not None and not _is_supported(stmt, supported):
+            continue
+        if modifier is not None and stmt.isdigit() and int(stmt) in _SPH_MI_CODES:
+            stmt = f"{stmt}+{modifier}"
+        if stmt not in out:
+            out.append(stmt)
+    normal_only = set(scp) <= {"NORM", "SR"}
+    if heart_axis in ("ALAD", "AXL") or (heart_axis == "LAD" and not normal_only):
+        if "101" not in out and "121" not in out:
+            out.append("121")
+    if heart_axis in ("ARAD", "AXR") or (heart_axis == "RAD" and not normal_only):
+        if "102" not in out and "120" not in out:
+            out.append("120")
+    if len(out) > 1 and "1" in out:
+        out.remove("1")
+    return tuple(out) if out else ("1",)
+
+
+def _is_supported(stmt: str, supported: Collection[str]) -> bool:
+    return stmt[0].isdigit() or stmt in supported
+
+
+def sample_ptbxl_labels(
+    rng: np.random.Generator, supported: Collection[str] | None = None
+) -> tuple[dict, tuple[str, ...], str, str, str]:
+    """One PTB-XL label draw: (scp_codes with likelihoods, simulator statements, heart_axis,
+    infarction_stadium1, infarction_stadium2).
+
+    ``supported`` lists the simulator's PTB-XL-only keys (``simulator.EXTRA_PATHOLOGIES``);
+    SCP statements needing an unsupported key are dropped. Sets left empty are redrawn.
+    """
+    sets = table("ptbxl_label_sets.csv")
+    mapping = scp_statement_map()
+    while True:
+        raw = str(sets.scp_codes.iloc[int(_draw(rng, sets.n))]).split(";")
+        kept = [c for c in raw if mapping.get(c, "") != ""
+                and (mapping[c] == "-" or supported is None or _is_supported(mapping[c], supported))]
+        if any(c != "SR" for c in kept) or kept == raw:
+            break
+    kept = sorted(kept, key=lambda c: (c == "SR", c))
+    scp_codes = {c: _likelihood(c, rng) for c in kept}
+    mi = bool(PTBXL_MI_SCP & set(kept))
+    stadium1 = _stadium("infarction_stadium1", mi, rng)
+    stadium2 = _stadium("infarction_stadium2", mi, rng) if stadium1 else ""
+    axis = _heart_axis(kept, rng)
+    return scp_codes, ptbxl_statements(kept, axis, stadium1, supported), axis, stadium1, stadium2
+
+
+def sample_ptbxl_plan(
+    n: int, rng: np.random.Generator, supported: Collection[str] | None = None
+) -> list[PtbxlPlanRow]:
+    """Plan ``n`` PTB-XL records; patients (about 1.16 records each) share age, sex and fold."""
+    if n < 1:
+        raise ValueError(f"n: expected at least 1 record, found {n}")
+    demo = table("ptbxl_demographics.csv")
+    rows: list[PtbxlPlanRow] = []
+    patient = 0
+    while len(rows) < n:
+        patient += 1
+        k = min(1 + int(rng.poisson(PTBXL_RECORDS_PER_PATIENT - 1)), n - len(rows))
+        i = int(_draw(rng, demo.n))
+        age, sex = int(demo.age.iloc[i]), int(demo.sex.iloc[i])
+        fold = int(rng.integers(1, 11))
+        for _ in range(k):
+            scp, stmts, axis, st1, st2 = sample_ptbxl_labels(rng, supported)
+            rows.append(PtbxlPlanRow(len(rows) + 1, patient, age, sex, scp, stmts, axis, st1, st2, fold))
+    return rows
