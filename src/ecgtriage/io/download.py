@@ -82,12 +82,14 @@ def file_digest(path: str | os.PathLike, algorithm: str, progress: bool = False)
     return digest.hexdigest()
 
 
-def verify_file(path: str | os.PathLike, checksum: Checksum, progress: bool = False) -> None:
-    """Raise :class:`ChecksumError` naming ``path`` and both digests when they differ."""
+def verify_file(
+    path: str | os.PathLike, checksum: Checksum, progress: bool = False, label: str | None = None
+) -> None:
+    """Raise :class:`ChecksumError` naming the file (``label``, default its name) and both digests."""
     found = file_digest(path, checksum.algorithm, progress=progress)
     if found.lower() != checksum.hexdigest.lower():
         raise ChecksumError(
-            f"{checksum.algorithm} mismatch for {Path(path).name}: "
+            f"{checksum.algorithm} mismatch for {label or Path(path).name}: "
             f"expected {checksum.hexdigest.lower()}, found {found}"
         )
 
@@ -167,7 +169,7 @@ def fetch(
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         try:
-            _check_complete(dest, checksum, expected_size, progress)
+            _check_complete(dest, dest.name, checksum, expected_size, progress)
             return dest
         except ChecksumError:
             # A damaged earlier result must not block a fresh download.
@@ -181,24 +183,24 @@ def fetch(
     if expected_size is None or offset < expected_size:
         _transfer(url, part, offset, expected_size, timeout, progress)
     try:
-        _check_complete(part, checksum, expected_size, progress)
-    except ChecksumError:
+        _check_complete(part, dest.name, checksum, expected_size, progress)
+    except ChecksumError as exc:
         part.unlink()
-        raise
+        raise ChecksumError(f"{exc} (from {url}; deleted, rerun to download it again)") from None
     os.replace(part, dest)
     return dest
 
 
 def _check_complete(
-    path: Path, checksum: Checksum | None, expected_size: int | None, progress: bool
+    path: Path, label: str, checksum: Checksum | None, expected_size: int | None, progress: bool
 ) -> None:
     size = path.stat().st_size
     if expected_size is not None and size != expected_size:
         raise ChecksumError(
-            f"size mismatch for {path.name}: expected {expected_size} bytes, found {size}"
+            f"size mismatch for {label}: expected {expected_size} bytes, found {size}"
         )
     if checksum is not None:
-        verify_file(path, checksum, progress=progress)
+        verify_file(path, checksum, progress=progress, label=label)
 
 
 def _transfer(
