@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def _sph(data: Path, out: Path) -> None:
     per_patient = meta.Patient_ID.value_counts().value_counts().sort_index()
     pd.DataFrame({"records": per_patient.index, "n_patients": per_patient.values}).to_csv(
         out / "sph_records_per_patient.csv", index=False)
-    codes.to_csv(out / "sph_code.csv", index=False)
+    shutil.copyfile(data / "sph" / "code.csv", out / "sph_code.csv")
     summary = {
         "n_records": int(len(meta)),
         "n_patients": int(meta.Patient_ID.nunique()),
@@ -123,7 +124,7 @@ def _ptbxl(data: Path, out: Path) -> None:
     pd.DataFrame({"column": quality_cols,
                   "fraction": [round(float(fold9[c].notna().mean()), 5) for c in quality_cols]}).to_csv(
         out / "ptbxl_quality.csv", index=False)
-    pd.read_csv(data / "ptbxl" / "scp_statements.csv").to_csv(out / "scp_statements.csv", index=False)
+    shutil.copyfile(data / "ptbxl" / "scp_statements.csv", out / "scp_statements.csv")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,11 @@ def _read_csv(name: str) -> pd.DataFrame:
         return pd.read_csv(fh, keep_default_na=False, na_values=[])
 
 
+def data_bytes(name: str) -> bytes:
+    """Raw bytes of a file in ``ecgtriage/synth/data`` (tables copied verbatim into corpora)."""
+    return resources.files("ecgtriage.synth").joinpath("data", name).read_bytes()
+
+
 @lru_cache(maxsize=None)
 def table(name: str) -> pd.DataFrame:
     """One statistics table from ``ecgtriage/synth/data`` (cached, treat as read-only)."""
