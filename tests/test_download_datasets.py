@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -147,6 +148,8 @@ def test_parse_sha256sums_rejects_malformed_line():
     with pytest.raises(ValueError, match=r"^S line 2: expected '<64 hex digits> <path>', "
                                          r"found 'xyz RECORDS'$"):
         parse_sha256sums(f"{good} a\nxyz RECORDS\n", source="S")
+    with pytest.raises(ValueError, match=r"^S line 1: path '../etc/passwd' points outside"):
+        parse_sha256sums(f"{good} ../etc/passwd\n", source="S")
 
 
 def _h5_bytes(seed: int) -> tuple[bytes, np.ndarray]:
@@ -171,7 +174,9 @@ def fake_sph() -> dict:
     files = {
         "metadata.csv": b"ECG_ID,AHA_Code,Patient_ID,Age,Sex,N,Date\n"
                         b"A00001,1,H0001,59,M,500,2020-01-01\nA00002,60+310;147,H0002,70,F,500,2020-01-02\n",
-        "code.csv": b"Category,Code,Description\nA,1,Normal ECG\n",
+        "code.csv": b"Category,Code,Description\nA,1,Normal ECG\n"
+                    b"F,60,Ventricular premature complex(es)\nL,147,T-wave abnormality\n"
+                    b"Modifier,310,Frequent\n",
         "records.tar.gz": tar_buf.getvalue(),
     }
     return {"files": files, "signals": signals}
@@ -243,3 +248,45 @@ def test_cli_download_and_http_error(server, fake_ptbxl, tmp_path, capsys):
         f"ecgtriage download: error: HTTP 404 (Not Found) for "
         f"{api}/collections/{SPH_COLLECTION_ID}/articles?page_size=1000\n"
     )
+
+
+def test_sph_download_opens_with_project_reader(server, fake_sph, tmp_path):
+    sources = pytest.importorskip("ecgtriage.io.sources")
+    _serve_sph(server, fake_sph)
+    download_sph(tmp_path, api_url=f"{server.url}/v2", progress=False)
+    source = sources.open_source(tmp_path / "sph")
+    assert source.format == "sph" and source.record_ids() == ["A00001", "A00002"]
+    record = source.read("A00002")
+    np.testing.assert_array_equal(record.signal, fake_sph["signals"]["A00002"].astype(np.float32))
+
+
+@pytest.mark.realdata
+def test_ptbxl_release_of_real_records_round_trips(server, shared_data, tmp_path):
+    """Zip three real PTB-XL records like the PhysioNet release; the download reads back equal."""
+    sources = pytest.importorskip("ecgtriage.io.sources")
+    src = shared_data / "ptbxl"
+    lines = (src / "ptbxl_database.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    header, rows = lines[0], lines[1:4]
+    members = {"ptbxl_database.csv": (header + "".join(rows)).encode("utf-8"),
+               "scp_statements.csv": (src / "scp_statements.csv").read_bytes()}
+    table = list(csv.DictReader(io.StringIO(header + "".join(rows))))
+    ids = [row["ecg_id"] for row in table]
+    for row in table:
+        for ext in (".hea", ".dat"):
+            rel = row["filename_lr"] + ext
+            members[rel] = (src / rel).read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for rel, data in members.items():
+            zf.writestr(f"{TOP}/{rel}", data)
+        zf.writestr(f"{TOP}/records500/", "")
+    sums = "".join(f"{hashlib.sha256(d).hexdigest()} {rel}\n" for rel, d in members.items())
+    server.routes[ZIP_PATH] = buf.getvalue()
+    server.routes[SUMS_PATH] = sums.encode()
+    download_ptbxl(tmp_path, base_url=server.url, progress=False)
+    downloaded = sources.open_source(tmp_path / "ptbxl")
+    original = sources.open_source(src)
+    assert downloaded.format == "ptbxl" and downloaded.record_ids() == ids
+    for rid in ids:
+        np.testing.assert_array_equal(downloaded.read(rid, fs=100).signal,
+                                      original.read(rid, fs=100).signal)

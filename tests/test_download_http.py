@@ -7,6 +7,7 @@ import random
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,6 +24,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         srv = self.server
         srv.requests.append((self.path, self.headers.get("Range")))
+        if self.path in srv.redirects:
+            self.send_response(302)
+            self.send_header("Location", srv.redirects[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path in srv.delay:
+            time.sleep(srv.delay[self.path])
         body = srv.routes.get(self.path)
         if body is None:
             self.send_error(404, "Not Found")
@@ -64,6 +73,8 @@ class LocalServer:
         self.httpd.requests = []
         self.httpd.honour_range = True
         self.httpd.truncate_at = {}
+        self.httpd.redirects = {}
+        self.httpd.delay = {}
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
         self.thread.start()
@@ -71,6 +82,8 @@ class LocalServer:
     routes = property(lambda self: self.httpd.routes)
     requests = property(lambda self: self.httpd.requests)
     truncate_at = property(lambda self: self.httpd.truncate_at)
+    redirects = property(lambda self: self.httpd.redirects)
+    delay = property(lambda self: self.httpd.delay)
 
     def set_honour_range(self, value: bool) -> None:
         self.httpd.honour_range = value
@@ -209,6 +222,27 @@ def test_dropped_connection_keeps_part_then_resumes(server, payload, tmp_path):
     fetch(url, tmp_path / "f.bin", checksum=_sha256(payload), progress=False)
     assert (tmp_path / "f.bin").read_bytes() == payload
     assert server.requests[-1] == ("/f.bin", "bytes=100000-")
+
+
+def test_resume_follows_redirect_with_range(server, payload, tmp_path):
+    # figshare's download_url answers 302 to a storage host; the Range header must survive.
+    server.routes["/store/f.bin"] = payload
+    server.redirects["/ndownloader/files/1"] = f"{server.url}/store/f.bin"
+    (tmp_path / "f.bin.part").write_bytes(payload[:2048])
+    fetch(f"{server.url}/ndownloader/files/1", tmp_path / "f.bin", checksum=_sha256(payload),
+          progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == payload
+    assert server.requests == [("/ndownloader/files/1", "bytes=2048-"),
+                               ("/store/f.bin", "bytes=2048-")]
+
+
+def test_silent_server_times_out(server, payload, tmp_path):
+    url = f"{server.url}/slow.bin"
+    server.routes["/slow.bin"] = payload
+    server.delay["/slow.bin"] = 1.0
+    with pytest.raises(DownloadError) as err:
+        fetch(url, tmp_path / "slow.bin", timeout=0.2, progress=False)
+    assert str(err.value) == f"no response from {url} within 0.2 s"
 
 
 def test_unreachable_host_names_url(tmp_path):

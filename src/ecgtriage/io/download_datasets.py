@@ -105,6 +105,9 @@ def parse_sha256sums(text: str, source: str = "SHA256SUMS.txt") -> dict[str, str
             ) from None
         if not path:
             raise ValueError(f"{source} line {lineno}: missing file path after the digest")
+        if path.startswith("/") or ".." in path.split("/"):
+            # The list names files inside the release; anything else would hash files elsewhere.
+            raise ValueError(f"{source} line {lineno}: path {path!r} points outside the release")
         sums[path] = digest.lower()
     if not sums:
         raise ValueError(f"{source}: no checksums found")
@@ -156,6 +159,8 @@ def download_ptbxl(
     base = base_url.rstrip("/")
     sums_url = f"{base}/files/ptb-xl/{PTBXL_VERSION}/SHA256SUMS.txt"
     zip_url = f"{base}/static/published-projects/ptb-xl/{PTBXL_ZIP}"
+    # Always refetched: a stale or damaged list left by an earlier run would fail every rerun.
+    (work_dir / "SHA256SUMS.txt").unlink(missing_ok=True)
     sums_path = fetch(sums_url, work_dir / "SHA256SUMS.txt", resume=False, timeout=timeout,
                       progress=False)
     sums = parse_sha256sums(sums_path.read_text(encoding="utf-8"), source=sums_url)
