@@ -1,0 +1,85 @@
+"""Typed training configuration (load with ``ecgtriage.config.load_file(TrainConfig, path)``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of one training run; the resolved copy is written as ``config.json``.
+
+    Attributes
+    ----------
+    model : registered model name (``ecgtriage.models.list_models()``).
+    seed : seeds weight init, batch order, augmentation and dropout (no global RNG is touched
+        beyond what training restores afterwards).
+    epochs, batch_size, lr, weight_decay : AdamW optimisation; ``lr`` is the peak rate.
+    schedule : ``"onecycle"`` (OneCycleLR) or ``"cosine"`` (CosineAnnealingLR per step).
+    patience : early stopping after this many epochs without validation improvement (0 = off).
+    grad_clip : max global gradient norm (0 = off).
+    loss : ``"auto"`` (BCE for multi-label, cross-entropy for single-label), ``"bce"``,
+        ``"focal"``, ``"ce"`` or ``"corn"`` (ordinal, ordered single-label schemes only).
+    pos_weight_max : cap on BCE positive weights (negatives/positives per class).
+    focal_gamma : focusing parameter of the focal loss.
+    class_weighting : weight cross-entropy classes by inverse training frequency.
+    window_s : model input window in seconds (``None``: the cache's full window); when the cache
+        holds more samples, training crops at random and evaluation takes the centre.
+    scale_range : multiplicative amplitude augmentation drawn uniformly from this (lo, hi).
+    noise_std : standard deviation (mV) of additive Gaussian noise augmentation (0 = off).
+    device : ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    amp : mixed precision dtype on CUDA (``"off"`` always on CPU).
+    num_threads : ``torch.set_num_threads`` for the run (``None``: leave as is).
+    workers : DataLoader workers reading the memmap when the split is not loaded into RAM.
+    in_memory : load the training split into RAM once (``"auto"``: when it fits).
+    deterministic : ``torch.use_deterministic_algorithms`` during the run.
+    serious_sensitivity : target validation sensitivity for the Serious operating point.
+    eval_batch_size : batch size for validation and prediction.
+    """
+
+    model: str = "resnet1d_small"
+    seed: int = 0
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    schedule: Literal["onecycle", "cosine"] = "onecycle"
+    patience: int = 5
+    grad_clip: float = 1.0
+    loss: Literal["auto", "bce", "focal", "ce", "corn"] = "auto"
+    pos_weight_max: float = 50.0
+    focal_gamma: float = 2.0
+    class_weighting: bool = True
+    window_s: float | None = None
+    scale_range: tuple[float, float] = (0.8, 1.2)
+    noise_std: float = 0.01
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["bf16", "fp16", "off"] = "bf16"
+    num_threads: int | None = None
+    workers: int = 0
+    in_memory: Literal["auto", "always", "never"] = "auto"
+    deterministic: bool = True
+    serious_sensitivity: float = 0.8
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("epochs", self.epochs >= 1, "≥ 1"),
+            ("batch_size", self.batch_size >= 1, "≥ 1"),
+            ("eval_batch_size", self.eval_batch_size >= 1, "≥ 1"),
+            ("lr", self.lr > 0, "> 0"),
+            ("weight_decay", self.weight_decay >= 0, "≥ 0"),
+            ("patience", self.patience >= 0, "≥ 0"),
+            ("grad_clip", self.grad_clip >= 0, "≥ 0"),
+            ("noise_std", self.noise_std >= 0, "≥ 0"),
+            ("workers", self.workers >= 0, "≥ 0"),
+            ("pos_weight_max", self.pos_weight_max > 0, "> 0"),
+            ("serious_sensitivity", 0 < self.serious_sensitivity <= 1, "in (0, 1]"),
+            ("scale_range", 0 < self.scale_range[0] <= self.scale_range[1], "0 < lo ≤ hi"),
+            ("window_s", self.window_s is None or self.window_s > 0, "> 0"),
+            ("num_threads", self.num_threads is None or self.num_threads >= 1, "≥ 1"),
+        )
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"TrainConfig.{name}: expected {expected}, found {getattr(self, name)!r}")

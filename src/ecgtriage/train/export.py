@@ -1,0 +1,62 @@
+"""ONNX export of a trained model (probabilities out), validated against onnxruntime."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecgtriage import atomic
+from ecgtriage.train.objectives import to_probabilities
+
+
+class ProbabilityModel(torch.nn.Module):
+    """A network followed by its logits → class-probabilities conversion."""
+
+    def __init__(self, model: torch.nn.Module, activation: str) -> None:
+        super().__init__()
+        self.model, self.activation = model, activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return to_probabilities(self.model(x), self.activation)
+
+
+def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None = None,
+                atol: float = 1e-4, seed: int = 0) -> float:
+    """Export ``model`` to ONNX (input ``ecg`` (batch, leads, n_samples), output ``proba``) and
+    check onnxruntime against PyTorch on random input of two batch sizes.
+
+    Returns
+    -------
+    The largest absolute difference found; raises ``ValueError`` when it exceeds ``atol``.
+    """
+    import onnxruntime as ort
+
+    activation = activation or getattr(model, "output_activation", None)
+    contract = model.signal_contract
+    wrapped = ProbabilityModel(model.cpu().eval(), activation).eval() if activation else model.cpu().eval()
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.randn(2, len(contract.leads), contract.n_samples, generator=gen)
+    path = Path(path)
+    with atomic.atomic_path(path) as tmp:
+        with warnings.catch_warnings():
+            # The TorchScript exporter reports slices it cannot constant-fold; harmless here.
+            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+            torch.onnx.export(wrapped, (example,), str(tmp), input_names=["ecg"],
+                              output_names=["proba"], dynamo=False, opset_version=17,
+                              dynamic_axes={"ecg": {0: "batch"}, "proba": {0: "batch"}})
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        worst = 0.0
+        for batch in (1, 3):
+            x = torch.randn(batch, len(contract.leads), contract.n_samples, generator=gen)
+            with torch.no_grad():
+                ref = wrapped(x).numpy()
+            got = session.run(["proba"], {"ecg": x.numpy()})[0]
+            if got.shape != ref.shape:
+                raise ValueError(f"{path}: onnxruntime output shape {got.shape}, PyTorch {ref.shape}")
+            worst = max(worst, float(np.abs(got - ref).max()))
+        if worst > atol:
+            raise ValueError(f"{path}: onnxruntime differs from PyTorch by {worst:.3g} (> atol {atol})")
+    return worst

@@ -1,0 +1,300 @@
+"""The training loop as small functions: batches, one epoch, evaluation, and ``fit``.
+
+Randomness: every epoch reseeds the augmentation generator and the dropout RNG from
+``(seed, epoch, rank)`` and the batch order comes from ``DistributedSampler(seed, epoch)``, so
+the random stream of epoch ``k`` does not depend on whether epochs ``< k`` ran in this process
+or before a restart: resuming from ``last.pt`` reproduces an uninterrupted run exactly. The
+global RNG state, thread count and determinism flag are restored when ``fit`` returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from ecgtriage.data.dataset import SignalDataset, available_memory_bytes
+from ecgtriage.train import augment as aug
+from ecgtriage.train import distributed as dd
+from ecgtriage.train.config import TrainConfig
+from ecgtriage.train.objectives import Objective, to_probabilities
+from ecgtriage.train.state import FitState, load_state, save_state, write_metrics
+from ecgtriage.train.val_metrics import primary_metric, validation_metrics
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the model holding the best weights and how it got there."""
+
+    model: torch.nn.Module
+    best_epoch: int
+    best_metrics: dict[str, float]
+    val_proba: np.ndarray
+    history: list[dict] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' requested but torch.cuda.is_available() is False")
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """A 63-bit seed for one (run seed, epoch, rank)."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+@contextlib.contextmanager
+def run_environment(config: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Threads, determinism and a forked global RNG for the duration of a run."""
+    threads = torch.get_num_threads()
+    det = torch.are_deterministic_algorithms_enabled()
+    det_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            if config.num_threads:
+                torch.set_num_threads(config.num_threads)
+            if config.deterministic:
+                # CUDA kernels without a deterministic variant warn instead of failing.
+                torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(det, warn_only=det_warn)
+
+
+class BatchSource:
+    """Training or evaluation batches of full cached windows, from RAM or a DataLoader."""
+
+    def __init__(self, ds: SignalDataset, config: TrainConfig, device: torch.device,
+                 ctx: dd.DistContext, shuffle: bool, batch_size: int, progress: bool) -> None:
+        self.ds, self.device, self.batch_size = ds, device, batch_size
+        self.sampler = DistributedSampler(range(len(ds)), num_replicas=ctx.world_size,
+                                          rank=ctx.rank, shuffle=shuffle, seed=config.seed)
+        self.shuffle = shuffle
+        self.workers = config.workers
+        fits = ds.nbytes_float32 < 0.5 * max(available_memory_bytes(), 0)
+        self.in_memory = config.in_memory == "always" or (config.in_memory == "auto" and fits)
+        self.x = self.y = None
+        if self.in_memory:
+            x = ds.load_tensor(progress=progress and ctx.is_main)
+            y = ds.target_tensor()
+            if device.type == "cuda" and x.numel() * 4 < 0.5 * torch.cuda.mem_get_info(device)[0]:
+                x, y = x.to(device), y.to(device)
+            self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.sampler.set_epoch(epoch)
+        indices = torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
+        if self.in_memory:
+            for start in range(0, len(indices), self.batch_size):
+                idx = indices[start:start + self.batch_size].to(self.x.device)
+                yield (self.x.index_select(0, idx).to(self.device, non_blocking=True),
+                       self.y.index_select(0, idx).to(self.device, non_blocking=True))
+            return
+        loader = DataLoader(torch.utils.data.Subset(self.ds, indices.tolist()), batch_size=self.batch_size,
+                            shuffle=False, num_workers=self.workers,
+                            pin_memory=self.device.type == "cuda")
+        for x, y in loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+
+
+def autocast(config: TrainConfig, device: torch.device):
+    if device.type != "cuda" or config.amp == "off":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if config.amp == "bf16" else torch.float16)
+
+
+def train_one_epoch(model, objective: Objective, source: BatchSource, optimizer, scheduler, scaler,
+                    config: TrainConfig, n_samples: int, generator: torch.Generator, epoch: int,
+                    show: bool) -> tuple[float, int]:
+    """One pass over this rank's share of the training set; returns (mean loss, records seen)."""
+    model.train()
+    total = torch.zeros((), device=source.device)
+    seen = 0
+    bar = tqdm(total=len(source), unit="rec", desc=f"epoch {epoch + 1}/{config.epochs}",
+               disable=None if show else True, leave=False)
+    for step, (x, y) in enumerate(source.batches(epoch)):
+        if x.shape[0] < 2:  # BatchNorm cannot train on a single record
+            continue
+        x = aug.crop(x, n_samples, generator)
+        x = aug.augment(x, generator, config.scale_range, config.noise_std)
+        with autocast(config, source.device):
+            loss = objective(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        total += loss.detach() * x.shape[0]
+        seen += x.shape[0]
+        bar.update(x.shape[0])
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{total.item() / seen:.4f}")
+    bar.close()
+    return (total.item() / max(seen, 1)), seen
+
+
+@torch.no_grad()
+def predict_logits(model, source: BatchSource, n_samples: int, config: TrainConfig,
+                   ctx: dd.DistContext) -> torch.Tensor:
+    """(N, outputs) float32 logits for a whole split, gathered across ranks in record order."""
+    model.eval()
+    dd.broadcast_buffers(model, ctx)
+    parts = []
+    for x, _ in source.batches(0):
+        with autocast(config, source.device):
+            parts.append(model(aug.crop(x, n_samples)).float())
+    local = torch.cat(parts) if parts else torch.empty(0, device=source.device)
+    return dd.gather_padded(local, len(source.ds), ctx).cpu()
+
+
+def fit(model: torch.nn.Module, objective: Objective, train_ds: SignalDataset, val_ds: SignalDataset,
+        config: TrainConfig, out_dir: str | Path, *, eligible: np.ndarray | None = None,
+        multilabel: bool, resume: bool = True, progress: bool = True,
+        on_epoch_end: Callable[[int, dict], None] | None = None) -> FitResult:
+    """Train ``model`` with AdamW, early stopping on the validation metric, and checkpoints.
+
+    Parameters
+    ----------
+    model : network whose ``signal_contract.n_samples`` is the training window.
+    objective : loss from ``build_objective``.
+    train_ds, val_ds : datasets of full cached windows (cropped here to the model window).
+    config : training settings.
+    out_dir : run directory; ``metrics.csv``, ``tensorboard/`` and ``last.pt`` are written
+        there (rank 0 only).
+    eligible : (C,) bool, classes counted in the multi-label validation metric.
+    multilabel : whether targets are multi-hot.
+    resume : continue from ``out_dir/last.pt`` when it exists.
+    on_epoch_end : called on every rank as ``on_epoch_end(epoch, row)`` after each epoch.
+
+    Returns
+    -------
+    FitResult with the best-epoch weights loaded and that epoch's validation probabilities.
+    """
+    out_dir = Path(out_dir)
+    device = resolve_device(config.device)
+    ctx = dd.init_from_env(device.type)
+    if ctx.active and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        with run_environment(config, device):
+            return _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilabel,
+                        resume, progress, on_epoch_end, device, ctx)
+    finally:
+        dd.shutdown(ctx)
+
+
+def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilabel, resume,
+         progress, on_epoch_end, device, ctx) -> FitResult:
+    n_samples = model.signal_contract.n_samples
+    show = progress and ctx.is_main
+    model.to(device)
+    objective = objective.to(device)
+    net = model
+    if ctx.active:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    train_src = BatchSource(train_ds, config, device, ctx, True, config.batch_size, show)
+    val_src = BatchSource(val_ds, config, device, ctx, False, config.eval_batch_size, show)
+    steps_per_epoch = math.ceil(len(train_src) / config.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = make_scheduler(optimizer, config, config.epochs * steps_per_epoch)
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and config.amp == "fp16" else None
+    metric_name = primary_metric(multilabel)
+    y_val = val_ds.targets
+
+    state = FitState()
+    last = out_dir / "last.pt"
+    if resume and last.is_file():
+        state = load_state(last, config, model, optimizer, scheduler, scaler)
+    writer = None
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=state.epoch)
+    generator = torch.Generator(device=train_src.x.device if train_src.in_memory else device)
+    try:
+        for epoch in range(state.epoch, config.epochs):
+            if state.stopped:
+                break
+            seed = epoch_seed(config.seed, epoch, ctx.rank)
+            torch.manual_seed(seed)
+            generator.manual_seed(seed ^ 0x5DEECE66D)
+            t0 = time.perf_counter()
+            train_loss, seen = train_one_epoch(net, objective, train_src, optimizer, scheduler, scaler,
+                                               config, n_samples, generator, epoch, show)
+            seen_all = int(dd.all_reduce_sum(torch.tensor(float(seen)), ctx).item())
+            train_secs = time.perf_counter() - t0
+            logits = predict_logits(model, val_src, n_samples, config, ctx)
+            val_loss = float(objective.to("cpu")(logits, val_ds.target_tensor())) if len(val_ds) else float("nan")
+            proba = to_probabilities(logits, objective.activation).numpy()
+            metrics = validation_metrics(y_val, proba, multilabel, eligible) if len(val_ds) else {metric_name: float("nan")}
+            value = metrics[metric_name]
+            improved = not math.isnan(value) and value > state.best_metric
+            if improved or state.best_state is None:
+                state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                state.best_proba = torch.from_numpy(proba.copy())
+                state.best_metrics = dict(metrics, val_loss=val_loss)
+                state.best_epoch = epoch + 1
+            if improved:
+                state.best_metric, state.bad_epochs = value, 0
+            else:
+                state.bad_epochs += 1
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, **metrics,
+                   "lr": optimizer.param_groups[0]["lr"], "train_seconds": train_secs,
+                   "samples_per_s": seen_all / max(train_secs, 1e-9), "best": bool(improved)}
+            state.history.append(row)
+            state.epoch = epoch + 1
+            state.stopped = config.patience > 0 and state.bad_epochs >= config.patience
+            if ctx.is_main:
+                write_metrics(out_dir / "metrics.csv", state.history)
+                for key, val in row.items():
+                    if isinstance(val, float) and key != "epoch":
+                        writer.add_scalar(key, val, epoch + 1)
+                writer.flush()
+                save_state(last, config, state, model, optimizer, scheduler, scaler)
+                if show:
+                    tqdm.write(f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
+                               f"{metric_name} {value:.4f} ({row['samples_per_s']:.0f} rec/s)")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, row)
+    finally:
+        if writer is not None:
+            writer.close()
+    best = copy.deepcopy(state.best_state)
+    model.load_state_dict(best)
+    model.to("cpu")
+    return FitResult(model, state.best_epoch, state.best_metrics, state.best_proba.numpy(), state.history)

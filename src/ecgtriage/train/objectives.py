@@ -1,0 +1,165 @@
+"""Training objectives per label scheme and the logits → probabilities conversion.
+
+Three output kinds:
+
+* ``"sigmoid"`` multi-label: BCE with per-class positive weights, or focal loss. Classes with no
+  positive training example are masked out of the loss (their logits receive no gradient), are
+  listed in the model card and never get a tuned threshold.
+* ``"softmax"`` single-label: cross-entropy, optionally weighted by inverse class frequency.
+* ``"corn"`` ordinal (Shi, Cao & Raschka 2021, CORN): ``C - 1`` logits; logit ``k`` is the
+  conditional log-odds of ``y > k`` given ``y > k - 1``, trained only on records with
+  ``y ≥ k``. Class probabilities follow from the chain rule (see :func:`to_probabilities`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A loss bound to its training-set statistics.
+
+    Attributes
+    ----------
+    activation : ``"sigmoid"``, ``"softmax"`` or ``"corn"``.
+    loss : ``"bce"``, ``"focal"``, ``"ce"`` or ``"corn"``.
+    n_classes : number of classes of the scheme.
+    class_mask : (C,) bool, classes that take part in the loss (multi-label only).
+    class_weight : (C,) float weights (BCE: positive weights; CE: class weights) or ``None``.
+    focal_gamma : focal-loss gamma.
+    """
+
+    activation: str
+    loss: str
+    n_classes: int
+    class_mask: torch.Tensor | None = None
+    class_weight: torch.Tensor | None = None
+    focal_gamma: float = 2.0
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes - 1 if self.activation == "corn" else self.n_classes
+
+    def to(self, device: torch.device | str) -> "Objective":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Objective(self.activation, self.loss, self.n_classes, move(self.class_mask),
+                         move(self.class_weight), self.focal_gamma)
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if self.loss in ("bce", "focal"):
+            return _multilabel_loss(self, logits, target)
+        if self.loss == "ce":
+            return F.cross_entropy(logits, target, weight=self.class_weight)
+        return corn_loss(logits, target, self.n_classes)
+
+
+def build_objective(
+    loss: str,
+    *,
+    multilabel: bool,
+    ordered: bool,
+    n_classes: int,
+    y_train: np.ndarray,
+    pos_weight_max: float = 50.0,
+    focal_gamma: float = 2.0,
+    class_weighting: bool = True,
+) -> Objective:
+    """Choose and parametrise the loss from the scheme and the training targets.
+
+    Parameters
+    ----------
+    loss : ``"auto"``, ``"bce"``, ``"focal"``, ``"ce"`` or ``"corn"``.
+    multilabel, ordered : the scheme's kind.
+    n_classes : number of classes.
+    y_train : training targets, (N, C) multi-hot or (N,) class indices (all known).
+    """
+    if loss == "auto":
+        loss = "bce" if multilabel else "ce"
+    if multilabel and loss not in ("bce", "focal"):
+        raise ValueError(f"loss: a multi-label scheme needs 'bce' or 'focal', found {loss!r}")
+    if not multilabel and loss not in ("ce", "corn"):
+        raise ValueError(f"loss: a single-label scheme needs 'ce' or 'corn', found {loss!r}")
+    if loss == "corn" and not ordered:
+        raise ValueError("loss: 'corn' needs an ordered scheme (Scheme.ordered is False)")
+    if multilabel:
+        y = np.asarray(y_train, dtype=np.float64).reshape(-1, n_classes)
+        pos = y.sum(axis=0)
+        neg = len(y) - pos
+        mask = pos > 0
+        weight = np.where(mask, np.minimum(neg / np.maximum(pos, 1), pos_weight_max), 1.0)
+        if loss == "focal":
+            weight = np.ones(n_classes)
+        return Objective("sigmoid", loss, n_classes, torch.as_tensor(mask),
+                         torch.as_tensor(weight, dtype=torch.float32), focal_gamma)
+    counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=n_classes)[:n_classes]
+    if loss == "corn":
+        return Objective("corn", "corn", n_classes)
+    weight = None
+    if class_weighting:
+        # Inverse frequency normalised to mean 1 over present classes; absent classes get 0
+        # because they never occur as a target anyway.
+        inv = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+        weight = torch.as_tensor(inv / inv[counts > 0].mean(), dtype=torch.float32)
+    return Objective("softmax", "ce", n_classes, class_weight=weight)
+
+
+def _multilabel_loss(obj: Objective, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    target = target.float()
+    if obj.loss == "bce":
+        per = F.binary_cross_entropy_with_logits(
+            logits, target, pos_weight=obj.class_weight, reduction="none"
+        )
+    else:
+        per = focal_loss(logits, target, obj.focal_gamma)
+    mask = obj.class_mask
+    if mask is None:
+        return per.mean()
+    return per[:, mask].mean() if bool(mask.any()) else per.sum() * 0.0
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Element-wise binary focal loss (Lin et al. 2017) without class balancing."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = torch.exp(-bce)
+    return (1.0 - p_t) ** gamma * bce
+
+
+def corn_loss(logits: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """CORN loss: conditional binary tasks ``y > k`` on the subsets ``y ≥ k``, averaged over
+    every (record, task) pair that takes part."""
+    k = torch.arange(n_classes - 1, device=logits.device)
+    y = target.long().unsqueeze(1)
+    in_subset = (y >= k).float()
+    label = (y > k).float()
+    per = F.binary_cross_entropy_with_logits(logits, label, reduction="none")
+    return (per * in_subset).sum() / in_subset.sum().clamp_min(1.0)
+
+
+def to_probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
+    """(N, C) probabilities from logits.
+
+    For ``"corn"`` the ``C - 1`` conditional probabilities ``s_k = P(y > k | y > k - 1)`` give
+    ``P(y > k) = s_0 ⋯ s_k`` (computed as ``exp(cumsum(logsigmoid))``, which exports to ONNX),
+    and ``P(y = k) = P(y > k - 1) - P(y > k)`` with ``P(y > -1) = 1`` and ``P(y > C - 1) = 0``.
+    The cumulative products are non-increasing, so every class probability is ≥ 0 and they sum
+    to 1.
+    """
+    logits = logits.float()
+    if activation == "sigmoid":
+        return torch.sigmoid(logits)
+    if activation == "softmax":
+        return torch.softmax(logits, dim=-1)
+    if activation == "corn":
+        exceed = torch.exp(torch.cumsum(F.logsigmoid(logits), dim=-1))
+        ones = torch.ones_like(exceed[:, :1])
+        zeros = torch.zeros_like(exceed[:, :1])
+        upper = torch.cat([ones, exceed], dim=-1)
+        lower = torch.cat([exceed, zeros], dim=-1)
+        return upper - lower
+    raise ValueError(f"activation: expected 'sigmoid', 'softmax' or 'corn', found {activation!r}")

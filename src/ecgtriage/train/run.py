@@ -1,0 +1,235 @@
+"""One training run end to end: targets and splits → fit → thresholds → checkpoint + card.
+
+``train_on_arrays`` is the core (datasets + scheme metadata, no cache needed);
+``train`` wires it to a prepared cache, a label scheme and a split table.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ecgtriage import atomic
+from ecgtriage.config import save_resolved, to_dict
+from ecgtriage.data.dataset import SignalDataset
+from ecgtriage.train.checkpoint import CARD_VERSION, code_version, save_checkpoint
+from ecgtriage.train.config import TrainConfig
+from ecgtriage.train.loop import fit
+from ecgtriage.train.objectives import build_objective
+from ecgtriage.train.thresholds import tune_f1_thresholds, tune_serious_threshold
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def class_counts(targets: np.ndarray, classes: list[str], multilabel: bool) -> dict[str, int]:
+    if multilabel:
+        counts = np.asarray(targets).reshape(-1, len(classes)).sum(axis=0)
+    else:
+        counts = np.bincount(np.asarray(targets, dtype=np.int64), minlength=len(classes))
+    return {c: int(n) for c, n in zip(classes, counts)}
+
+
+def model_window(config: TrainConfig, fs: float, available: int) -> int:
+    """Samples per model input: ``window_s × fs``, or the whole cached window."""
+    if config.window_s is None:
+        return available
+    n = round(config.window_s * fs)
+    if n > available:
+        raise ValueError(f"window_s: {config.window_s} s at {fs:g} Hz needs {n} samples, "
+                         f"but the data holds {available} per record")
+    return n
+
+
+def decision_thresholds(y_val: np.ndarray, val_proba: np.ndarray, classes: list[str], multilabel: bool,
+                        ordered: bool, eligible: np.ndarray | None, target_sensitivity: float) -> dict:
+    """Decision rules from validation predictions (see ``ecgtriage.train.thresholds``)."""
+    if multilabel:
+        values = tune_f1_thresholds(y_val, val_proba, eligible)
+        return {"kind": "per_class_f1", "split": "val",
+                "rule": "predict class c when P(c) >= threshold[c]; null: never tuned, never predicted",
+                "values": dict(zip(classes, values))}
+    if ordered:
+        op = tune_serious_threshold(y_val, val_proba, len(classes) - 1, target_sensitivity)
+        return {"kind": "serious_operating_point", "split": "val", "class": classes[-1], **op,
+                "rule": f"predict {classes[-1]} when P({classes[-1]}) >= threshold, otherwise the "
+                        f"argmax over the other classes; null threshold: plain argmax"}
+    return {"kind": "argmax", "split": "val", "rule": "predict the most probable class"}
+
+
+def train_on_arrays(
+    train_ds: SignalDataset,
+    val_ds: SignalDataset,
+    *,
+    classes: list[str] | tuple[str, ...],
+    multilabel: bool,
+    ordered: bool,
+    fs: float,
+    config: TrainConfig,
+    out_dir: str | Path,
+    scheme_name: str,
+    scheme_version: str,
+    class_observable: np.ndarray | None = None,
+    preprocessing: dict | None = None,
+    data_summary: dict | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> Path:
+    """Train one model on in-memory or memmapped datasets and write a complete run directory.
+
+    Parameters
+    ----------
+    train_ds, val_ds : datasets of (leads, T) windows at ``fs`` with targets in scheme order.
+    classes, multilabel, ordered : the label scheme's metadata.
+    fs : sampling rate (Hz) of the signals.
+    config : training settings.
+    out_dir : run directory (created); rank 0 writes ``config.json``, ``metrics.csv``,
+        ``tensorboard/``, ``last.pt``, ``model.safetensors``, ``model_card.json`` and
+        ``val_predictions.csv``.
+    scheme_name, scheme_version : recorded in the card.
+    class_observable : (C,) bool, classes that can occur in the source at all.
+    preprocessing, data_summary : recorded in the card (from the cache manifest).
+    resume : continue from ``last.pt`` when present.
+    on_epoch_end : hook called after every epoch (see ``fit``).
+
+    Returns
+    -------
+    The run directory.
+    """
+    from ecgtriage.models import create_model
+
+    out_dir = Path(out_dir)
+    classes = [str(c) for c in classes]
+    n_classes = len(classes)
+    if len(train_ds) == 0:
+        raise ValueError("training split: expected at least one record with a known target, found none")
+    objective = build_objective(config.loss, multilabel=multilabel, ordered=ordered, n_classes=n_classes,
+                                y_train=train_ds.targets, pos_weight_max=config.pos_weight_max,
+                                focal_gamma=config.focal_gamma, class_weighting=config.class_weighting)
+    n_samples = model_window(config, fs, train_ds.n_samples)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # weight initialisation, identical on every rank
+        model = create_model(config.model, n_leads=train_ds.n_leads, n_samples=n_samples, fs=fs,
+                             n_outputs=objective.n_outputs)
+    model.output_activation = objective.activation
+    train_counts = class_counts(train_ds.targets, classes, multilabel)
+    trained = np.array([train_counts[c] > 0 for c in classes])
+    observable = np.ones(n_classes, bool) if class_observable is None else np.asarray(class_observable, bool)
+    eligible = trained & observable if multilabel else None
+    if _is_main_process():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_resolved(config, out_dir / "config.json")
+
+    result = fit(model, objective, train_ds, val_ds, config, out_dir, eligible=eligible,
+                 multilabel=multilabel, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
+    if not _is_main_process():
+        return out_dir
+
+    thresholds = decision_thresholds(val_ds.targets, result.val_proba, classes, multilabel, ordered,
+                                     eligible, config.serious_sensitivity)
+    contract = model.signal_contract
+    card = {
+        "card_version": CARD_VERSION,
+        "model": {"name": config.model, "n_outputs": objective.n_outputs,
+                  "n_parameters": int(sum(p.numel() for p in model.parameters()))},
+        "fs": contract.fs, "n_samples": contract.n_samples, "seconds": contract.seconds,
+        "leads": list(contract.leads), "units": "mV",
+        "scheme": {"name": scheme_name, "version": scheme_version, "classes": classes,
+                   "multilabel": multilabel, "ordered": ordered},
+        "objective": {
+            "loss": objective.loss, "activation": objective.activation,
+            "ordinal": objective.activation == "corn",
+            "classes_absent_from_training": [c for c, t in zip(classes, trained) if not t],
+            "classes_not_observable": [c for c, o in zip(classes, observable) if not o],
+            "masked_from_loss": ([c for c, t in zip(classes, trained) if not t] if multilabel else []),
+        },
+        "thresholds": thresholds,
+        "preprocessing": {**(preprocessing or {}), "window": "centre crop to n_samples when longer"},
+        "training_data": {
+            **(data_summary or {}),
+            "n": {"train": len(train_ds), "val": len(val_ds)},
+            "class_counts": {"train": train_counts,
+                             "val": class_counts(val_ds.targets, classes, multilabel)},
+        },
+        "code_version": code_version(),
+        "seed": config.seed,
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "val_metrics": result.best_metrics,
+        "config": to_dict(config),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    save_checkpoint(out_dir, result.model, card)
+    if val_ds.record_ids is not None:
+        table = pd.DataFrame(result.val_proba, columns=[f"p_{c}" for c in classes])
+        table.insert(0, "record_id", val_ds.record_ids)
+        atomic.write_csv(out_dir / "val_predictions.csv", table)
+    return out_dir
+
+
+def split_datasets(cache, targets, splits: pd.DataFrame) -> tuple[dict[str, SignalDataset], dict]:
+    """Datasets per split (records with a known target only), joined on record ids.
+
+    Returns
+    -------
+    ({"train": ..., "val": ...}, {"n_unknown_target": {split: n}})
+    """
+    for col in ("record_id", "split"):
+        if col not in splits.columns:
+            raise ValueError(f"splits: missing column {col!r}; found {', '.join(map(str, splits.columns))}")
+    pos = {str(r): i for i, r in enumerate(targets.record_ids)}
+    out, unknown = {}, {}
+    for name in ("train", "val"):
+        ids = [str(r) for r in splits.loc[splits["split"] == name, "record_id"]]
+        missing = [r for r in ids if r not in pos]
+        if missing:
+            raise ValueError(f"splits: {len(missing)} {name} record_id(s) have no target, e.g. {missing[:3]}")
+        idx = np.array([pos[r] for r in ids], dtype=np.int64)
+        known = np.asarray(targets.known, bool)[idx] if len(idx) else np.zeros(0, bool)
+        idx, kept = idx[known], [r for r, k in zip(ids, known) if k]
+        unknown[name] = int((~known).sum())
+        rows = cache.rows_for(kept) if kept else np.zeros(0, np.int64)
+        out[name] = SignalDataset(cache.signals, rows, np.asarray(targets.y)[idx], record_ids=kept)
+    return out, {"n_unknown_target": unknown}
+
+
+def train(cache, scheme, out_dir: str | Path, config: TrainConfig, splits: pd.DataFrame, *,
+          resume: bool = True, progress: bool = True) -> Path:
+    """Train ``config.model`` on a prepared cache for a label scheme.
+
+    Parameters
+    ----------
+    cache : ``ecgtriage.data.cache.Cache``.
+    scheme : ``ecgtriage.labels.Scheme``.
+    out_dir : run directory.
+    config : training settings.
+    splits : DataFrame[record_id, split] (``ecgtriage.labels.splits.make_splits``); the "train"
+        rows are fitted, "val" drives early stopping and thresholds; "test" is never read.
+
+    Returns
+    -------
+    The run directory (see ``train_on_arrays``).
+    """
+    from ecgtriage.labels import targets_for_cache
+
+    targets = targets_for_cache(cache, scheme)
+    datasets, unknown = split_datasets(cache, targets, splits)
+    manifest = cache.manifest
+    summary = {"source": str(manifest.get("source", cache.path)), "format": cache.format,
+               "cache_content_hash": manifest.get("content_hash"), **unknown}
+    preprocessing = {"cache_fs": cache.fs, "cache_n_samples": cache.n_samples,
+                     **dict(manifest.get("preprocessing", {}))}
+    return train_on_arrays(
+        datasets["train"], datasets["val"], classes=list(scheme.classes), multilabel=scheme.multilabel,
+        ordered=scheme.ordered, fs=cache.fs, config=config, out_dir=out_dir,
+        scheme_name=scheme.name, scheme_version=str(scheme.version),
+        class_observable=getattr(targets, "class_observable", None), preprocessing=preprocessing,
+        data_summary=summary, resume=resume, progress=progress)
