@@ -23,6 +23,10 @@ enriched for rare statements, fold 9 is complete and therefore representative)
   ``ptbxl_quality.csv``          quality column -> fraction of records annotated
   ``scp_statements.csv``         copy of the release's statement table (CC-BY 4.0)
 
+PhysioNet/CinC Challenge 2021
+  ``dx_mapping_scored.csv``, ``dx_mapping_unscored.csv``  copies (CC-BY 4.0), shipped with
+                                 Challenge-format corpora so readers can check ``#Dx`` codes
+
 Usage: ``python scripts/make_synth_stats.py [--data ../shared/data] [--out src/ecgtriage/synth/data]``
 """
 
@@ -127,18 +131,25 @@ def _ptbxl(data: Path, out: Path) -> None:
     shutil.copyfile(data / "ptbxl" / "scp_statements.csv", out / "scp_statements.csv")
 
 
+def _challenge(data: Path, out: Path) -> None:
+    for name in ("dx_mapping_scored.csv", "dx_mapping_unscored.csv"):
+        shutil.copyfile(data / "cinc2021" / name, out / name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "src" / "ecgtriage" / "synth" / "data")
     args = parser.parse_args(argv)
     for needed in ("sph/metadata.csv", "sph/code.csv", "ptbxl/ptbxl_database.csv",
-                   "ptbxl/scp_statements.csv"):
+                   "ptbxl/scp_statements.csv", "cinc2021/dx_mapping_scored.csv",
+                   "cinc2021/dx_mapping_unscored.csv"):
         if not (args.data / needed).is_file():
             raise FileNotFoundError(f"{args.data / needed}: required input not found")
     args.out.mkdir(parents=True, exist_ok=True)
     _sph(args.data, args.out)
     _ptbxl(args.data, args.out)
+    _challenge(args.data, args.out)
     print(f"wrote statistics tables to {args.out}")
     return 0
 

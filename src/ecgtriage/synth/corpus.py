@@ -283,3 +283,84 @@ def write_ptbxl_corpus(
         db = pd.DataFrame(rows, columns=list(PTBXL_COLUMNS))
         db.to_csv(tmp / "ptbxl_database.csv", index=False)
     return path
+
+
+# --------------------------------------------------------------------------------- Challenge
+CHALLENGE_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def snomed_codes(aha_code: str) -> list[str]:
+    """SNOMED CT codes for an SPH ``AHA_Code`` (``sph_snomed_map.csv``), de-duplicated, in order.
+
+    A statement maps through its primary code, plus the row of the full statement when there is
+    one (``60+341`` -> PVC and ventricular bigeminy) and the MI age-modifier rows (``+330``,
+    ``+332``). PTB-XL-only simulator keys (``PACE``) map by name.
+    """
+    frame = labelsets.table("sph_snomed_map.csv")
+    mapping = dict(zip(frame.statement.astype(str), frame.snomed.astype(str)))
+    out: list[str] = []
+    for stmt in (part.strip() for part in aha_code.split(";") if part.strip()):
+        primary, _, modifier = stmt.partition("+")
+        for key in (primary, stmt, f"+{modifier}"):
+            if key in mapping and mapping[key] not in out:
+                out.append(mapping[key])
+    if not out:
+        raise ValueError(f"AHA_Code {aha_code!r}: no SNOMED CT code in sph_snomed_map.csv")
+    return out
+
+
+def _write_challenge_record(root: Path, name: str, sig_mv: np.ndarray, fs: int, age: int,
+                            sex: str, dx: list[str], when: str) -> None:
+    from scipy.io import savemat
+
+    codes = np.clip(np.round(sig_mv * 1000.0), -32768, 32767).astype(np.int16)
+    # MATLAB v4 'val' has a 24-byte header (20 bytes + "val\0"), hence the "16+24" format.
+    savemat(root / f"{name}.mat", {"val": codes}, format="4")
+    stamp = datetime.fromisoformat(when).strftime("%d-%b-%Y %H:%M:%S")
+    lines = [f"{name} 12 {fs} {codes.shape[1]} {stamp}"]
+    for lead, row in zip(CHALLENGE_LEADS, codes):
+        checksum = int(np.int16(np.sum(row, dtype=np.int64) & 0xFFFF))
+        lines.append(f"{name}.mat 16+24 1000/mV 16 0 {int(row[0])} {checksum} 0 {lead}")
+    lines += [f"#Age: {age}", f"#Sex: {'Female' if sex == 'F' else 'Male'}",
+              f"#Dx: {','.join(dx)}", "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
+    (root / f"{name}.hea").write_text("\n".join(lines) + "\n")
+
+
+def _challenge_task(job: tuple) -> None:
+    seed, root, simulate, rows = job
+    for index, row in rows:
+        patient = int(row.patient_id[1:])
+        clean, rng = _clean_signal(seed, index, patient, row.statements, SPH_FS, row.n_samples,
+                                   row.age, row.sex, simulate)
+        sig, _quality = ptbxl_device(clean, SPH_FS, rng)
+        _write_challenge_record(Path(root), row.ecg_id, sig, SPH_FS, row.age, row.sex,
+                                snomed_codes(row.aha_code), f"{row.date} 09:00:00")
+
+
+def write_challenge_corpus(
+    out: str | os.PathLike,
+    n: int,
+    seed: int,
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    simulate: Simulate | None = None,
+) -> Path:
+    """Write a PhysioNet/CinC Challenge 2021-format corpus of ``n`` records to ``out``.
+
+    ``A00001.hea`` + ``A00001.mat`` (MATLAB v4 ``val``, int16 at 1000/mV, 500 Hz) with
+    ``#Age``, ``#Sex`` and ``#Dx`` (SNOMED CT codes mapped from SPH-distributed statement sets
+    through ``sph_snomed_map.csv``), unfiltered device model, plus the Challenge's
+    ``dx_mapping_scored.csv`` / ``dx_mapping_unscored.csv``. Deterministic by ``seed``.
+    """
+    path = _prepare_out(out, overwrite)
+    plan = labelsets.sample_sph_plan(int(n), _rng(seed, 0))
+    with atomic_path(path) as tmp:
+        tmp.mkdir(parents=True)
+        for name in ("dx_mapping_scored.csv", "dx_mapping_unscored.csv"):
+            (tmp / name).write_bytes(labelsets.data_bytes(name))
+        jobs = [(seed, str(tmp), simulate, chunk)
+                for chunk in _chunks(list(enumerate(plan)), workers)]
+        _run_chunks(_challenge_task, jobs, workers, progress, "synth challenge")
+    return path
