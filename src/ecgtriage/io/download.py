@@ -85,7 +85,10 @@ def file_digest(path: str | os.PathLike, algorithm: str, progress: bool = False)
 def verify_file(
     path: str | os.PathLike, checksum: Checksum, progress: bool = False, label: str | None = None
 ) -> None:
-    """Raise :class:`ChecksumError` naming the file (``label``, default its name) and both digests."""
+    """Raise :class:`ChecksumError` naming the file and both digests when they differ.
+
+    ``label`` is the name used in the message (default: the file's own name).
+    """
     found = file_digest(path, checksum.algorithm, progress=progress)
     if found.lower() != checksum.hexdigest.lower():
         raise ChecksumError(
@@ -105,6 +108,7 @@ def open_url(url: str, *, timeout: float = DEFAULT_TIMEOUT, headers: dict[str, s
     except urllib.error.HTTPError as exc:
         if exc.code == 416:
             return exc
+        exc.close()
         raise DownloadError(f"HTTP {exc.code} ({exc.reason}) for {url}") from None
     except urllib.error.URLError as exc:
         raise DownloadError(f"cannot reach {url}: {exc.reason}") from None

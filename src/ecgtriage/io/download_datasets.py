@@ -78,7 +78,10 @@ class DownloadSummary:
 
 
 def download_dataset(name: str, out: str | os.PathLike, **kwargs) -> DownloadSummary:
-    """Download ``"ptbxl"`` or ``"sph"`` into ``out``; see :func:`download_ptbxl`/:func:`download_sph`."""
+    """Download ``"ptbxl"`` or ``"sph"`` into ``out``.
+
+    Keyword arguments go to :func:`download_ptbxl` or :func:`download_sph`.
+    """
     if name == "ptbxl":
         return download_ptbxl(out, **kwargs)
     if name == "sph":
@@ -171,9 +174,10 @@ def download_ptbxl(
             safe_extract(archive, staging, strip_top_dir=True, progress=progress)
             n_verified = verify_tree(staging, sums, "SHA256SUMS.txt", progress=progress)
             _require(staging, PTBXL_REQUIRED, archive.name)
-    except ChecksumError as exc:
+    except (ChecksumError, ValueError) as exc:
+        # Wrong or unreadable content cannot be repaired by resuming: fetch it afresh next time.
         archive.unlink()
-        raise ChecksumError(f"{exc}; deleted {archive.name}, rerun to download it again") from None
+        raise type(exc)(f"{exc}; deleted {archive.name}, rerun to download it again") from None
     return _finish(target, work_dir, marker, n_verified, keep_archives,
                    {"dataset": "ptbxl", "version": PTBXL_VERSION, "urls": [zip_url, sums_url]})
 
@@ -217,10 +221,14 @@ def download_sph(
     with atomic_path(target) as staging:
         staging.mkdir()
         for name, path in local.items():
-            if name == "records.tar.gz":
-                safe_extract(path, staging / "records", strip_top_dir=True, progress=progress)
-            else:
+            if name != "records.tar.gz":
                 shutil.copy2(path, staging / name)
+                continue
+            try:
+                safe_extract(path, staging / "records", strip_top_dir=True, progress=progress)
+            except ValueError as exc:
+                path.unlink()
+                raise ValueError(f"{exc}; deleted {name}, rerun to download it again") from None
         if not any((staging / "records").glob("*.h5")):
             found = sorted(p.name for p in (staging / "records").iterdir())[:5]
             raise ValueError(
@@ -231,7 +239,9 @@ def download_sph(
                    {"dataset": "sph", "collection_id": collection_id, "urls": urls})
 
 
-def list_figshare_files(api_url: str, collection_id: int, *, timeout: float = DEFAULT_TIMEOUT) -> dict:
+def list_figshare_files(
+    api_url: str, collection_id: int, *, timeout: float = DEFAULT_TIMEOUT
+) -> dict[str, dict]:
     """Files of every article in a figshare collection.
 
     Returns ``{name: {"url", "size", "checksum" (MD5 Checksum or None)}}``; raises
@@ -240,7 +250,9 @@ def list_figshare_files(api_url: str, collection_id: int, *, timeout: float = DE
     api = api_url.rstrip("/")
     articles_url = f"{api}/collections/{collection_id}/articles?page_size=1000"
     articles = read_json(articles_url, timeout=timeout)
-    if not isinstance(articles, list) or not all(isinstance(a, dict) and "id" in a for a in articles):
+    if not isinstance(articles, list) or not all(
+        isinstance(a, dict) and "id" in a for a in articles
+    ):
         raise DownloadError(f"expected a JSON list of articles with 'id' from {articles_url}")
     files: dict[str, dict] = {}
     for article in articles:
@@ -255,7 +267,9 @@ def list_figshare_files(api_url: str, collection_id: int, *, timeout: float = DE
             if "download_url" not in item:
                 raise DownloadError(f"file {name!r} has no download_url in {files_url}")
             if name in files:
-                raise DownloadError(f"file name {name!r} occurs twice in collection {collection_id}")
+                raise DownloadError(
+                    f"file name {name!r} occurs twice in collection {collection_id}"
+                )
             md5 = item.get("computed_md5") or item.get("supplied_md5")
             size = item.get("size")
             files[name] = {

@@ -122,7 +122,9 @@ def _outside(rel_path: str) -> bool:
     return norm == ".." or norm.startswith("../") or norm.startswith("/")
 
 
-def _extract_zip(archive: Path, target: Path, strip_top_dir: bool, progress: bool) -> ExtractResult:
+def _extract_zip(
+    archive: Path, target: Path, strip_top_dir: bool, progress: bool
+) -> ExtractResult:
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
@@ -135,7 +137,9 @@ def _extract_zip(archive: Path, target: Path, strip_top_dir: bool, progress: boo
             mode = info.external_attr >> 16
             kind = stat.S_IFMT(mode)
             if kind == stat.S_IFLNK:
-                raise _refuse(archive, info.filename, "is a symbolic link (not allowed in zip archives)")
+                raise _refuse(
+                    archive, info.filename, "is a symbolic link (not allowed in zip archives)"
+                )
             if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise _refuse(archive, info.filename, "is a device or special file")
             all_parts.append(parts)
@@ -163,13 +167,17 @@ def _extract_zip(archive: Path, target: Path, strip_top_dir: bool, progress: boo
                     with zf.open(info) as src, open(dest, "wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
                 except zipfile.BadZipFile as exc:
-                    raise ValueError(f"{archive}: member {info.filename!r} is corrupt: {exc}") from None
+                    raise ValueError(
+                        f"{archive}: member {info.filename!r} is corrupt: {exc}"
+                    ) from None
                 written.append("/".join(rel))
                 bar.update(info.file_size)
     return ExtractResult(files=tuple(sorted(written)), stripped=top)
 
 
-def _extract_tar(archive: Path, target: Path, strip_top_dir: bool, progress: bool) -> ExtractResult:
+def _extract_tar(
+    archive: Path, target: Path, strip_top_dir: bool, progress: bool
+) -> ExtractResult:
     try:
         tf = tarfile.open(archive, "r:*")
     except tarfile.TarError as exc:

@@ -1,0 +1,43 @@
+"""The project's one resampling function (polyphase, rational ratio for any pair of rates)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+#: Largest denominator accepted when turning ``fs_out / fs_in`` into a ratio ``up / down``.
+MAX_DENOMINATOR = 1000
+
+
+def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
+    """``(up, down)`` with ``fs_in * up / down == fs_out`` (reduced, denominator <= 1000).
+
+    Raises ``ValueError`` when a rate is not positive or the ratio cannot be represented exactly
+    enough (relative error above 1e-6).
+    """
+    if not fs_in or fs_in <= 0 or not fs_out or fs_out <= 0:
+        raise ValueError(f"sampling rates must be positive, got fs_in={fs_in}, fs_out={fs_out}")
+    ratio = Fraction(float(fs_out) / float(fs_in)).limit_denominator(MAX_DENOMINATOR)
+    if abs(float(ratio) * fs_in - fs_out) > 1e-6 * fs_out:
+        raise ValueError(
+            f"cannot resample {fs_in} Hz to {fs_out} Hz with a rational ratio of denominator "
+            f"<= {MAX_DENOMINATOR}"
+        )
+    return ratio.numerator, ratio.denominator
+
+
+def resample(signal: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) -> np.ndarray:
+    """Resample ``signal`` from ``fs_in`` to ``fs_out`` Hz along ``axis``.
+
+    Uses ``scipy.signal.resample_poly`` (zero-phase FIR anti-aliasing filter), so a record keeps
+    its timing and its length becomes ``ceil(n * up / down)``. Returns the input unchanged (same
+    object) when the rates are equal. The dtype is float32 for float32 input, float64 otherwise.
+    """
+    up, down = resample_ratio(fs_in, fs_out)
+    if up == down:
+        return signal
+    x = np.asarray(signal)
+    out = resample_poly(x, up, down, axis=axis)
+    return out.astype(np.float32 if x.dtype == np.float32 else np.float64, copy=False)
