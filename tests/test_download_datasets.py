@@ -130,6 +130,17 @@ def test_ptbxl_checksum_mismatch(server, fake_ptbxl, tmp_path):
     assert not (tmp_path / ".downloads/ptbxl" / PTBXL_ZIP).exists()
 
 
+def test_ptbxl_corrupt_zip_is_deleted_for_a_fresh_download(server, fake_ptbxl, tmp_path):
+    _serve_ptbxl(server, fake_ptbxl)
+    server.routes[ZIP_PATH] = b"PK\x03\x04 this is not really a zip"
+    with pytest.raises(ValueError, match=rf"^.*{PTBXL_ZIP} is neither a zip nor a tar archive; "
+                                         rf"deleted {PTBXL_ZIP}, rerun to download it again$"):
+        download_ptbxl(tmp_path, base_url=server.url, progress=False)
+    assert not (tmp_path / ".downloads/ptbxl" / PTBXL_ZIP).exists()
+    _serve_ptbxl(server, fake_ptbxl)
+    assert download_ptbxl(tmp_path, base_url=server.url, progress=False).n_verified > 0
+
+
 def test_ptbxl_refuses_foreign_folder(server, fake_ptbxl, tmp_path):
     _serve_ptbxl(server, fake_ptbxl)
     (tmp_path / "ptbxl").mkdir()
