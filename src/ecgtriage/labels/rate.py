@@ -1,0 +1,44 @@
+"""Mean ventricular rate from one ECG lead, for the PTB-XL/Challenge analogue of AF with rapid
+ventricular response (labels.md decision 5: AF/AFL is Serious only above 110/min)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+#: Lead used for R-peak detection (index in the canonical order I, II, III, aVR, ...).
+LEAD_II = 1
+
+
+class RateError(ValueError):
+    """The rate could not be measured; the message says why."""
+
+
+def ventricular_rate(lead: np.ndarray, fs: float) -> float:
+    """Mean ventricular rate (beats/min) from NeuroKit2's R-peak detector.
+
+    Rate = 60 · (number of RR intervals) / (time from the first to the last R peak), i.e. the
+    mean over the whole record, robust to the irregular RR of AF. Raises :class:`RateError`
+    when the lead is flat or non-finite or fewer than three R peaks are found.
+    """
+    import neurokit2 as nk
+
+    x = np.asarray(lead, dtype=np.float64)
+    if x.ndim != 1 or x.size < fs:
+        raise RateError(f"lead must be 1-D and at least 1 s long, found shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise RateError("lead contains non-finite samples")
+    if np.ptp(x) < 1e-3:
+        raise RateError("lead is flat")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cleaned = nk.ecg_clean(x, sampling_rate=fs)
+            _, info = nk.ecg_peaks(cleaned, sampling_rate=fs)
+    except Exception as exc:  # neurokit raises assorted errors on degenerate input
+        raise RateError(f"R-peak detection failed: {type(exc).__name__}: {exc}") from exc
+    peaks = np.asarray(info.get("ECG_R_Peaks", []), dtype=np.int64)
+    if peaks.size < 3:
+        raise RateError(f"only {peaks.size} R peaks found")
+    return float(60.0 * fs * (peaks.size - 1) / (peaks[-1] - peaks[0]))
