@@ -24,9 +24,12 @@ class ProbabilityModel(torch.nn.Module):
 
 
 def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None = None,
-                atol: float = 1e-4, seed: int = 0) -> float:
+                atol: float = 1e-4, seed: int = 0, dynamo: bool = False) -> float:
     """Export ``model`` to ONNX (input ``ecg`` (batch, leads, n_samples), output ``proba``) and
     check onnxruntime against PyTorch on random input of two batch sizes.
+
+    ``dynamo=False`` uses the TorchScript exporter (about 1 s for the default model);
+    ``dynamo=True`` the ``torch.export``-based one (slower, and the one PyTorch keeps long-term).
 
     Returns
     -------
@@ -44,9 +47,15 @@ def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None
         with warnings.catch_warnings():
             # The TorchScript exporter reports slices it cannot constant-fold; harmless here.
             warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-            torch.onnx.export(wrapped, (example,), str(tmp), input_names=["ecg"],
-                              output_names=["proba"], dynamo=False, opset_version=17,
-                              dynamic_axes={"ecg": {0: "batch"}, "proba": {0: "batch"}})
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            if dynamo:
+                torch.onnx.export(wrapped, (example,), str(tmp), input_names=["ecg"],
+                                  output_names=["proba"], dynamo=True, external_data=False,
+                                  dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
+            else:
+                torch.onnx.export(wrapped, (example,), str(tmp), input_names=["ecg"],
+                                  output_names=["proba"], dynamo=False, opset_version=17,
+                                  dynamic_axes={"ecg": {0: "batch"}, "proba": {0: "batch"}})
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         worst = 0.0
         for batch in (1, 3):
