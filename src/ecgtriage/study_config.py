@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ecgtriage import config as cfgmod
+from ecgtriage.signal.preprocess import PreprocessConfig
 from ecgtriage.train.config import TrainConfig
 
 #: Label schemes of the reference study, in the order the report lists them.
@@ -48,15 +49,10 @@ class DataConfig:
     external: list[str] = field(default_factory=list)
     synthetic: SyntheticData = field(default_factory=SyntheticData)
     split_seed: int = 0  #: seed of the patient-level split (independent of model seeds)
+    #: Shares of patients for validation and internal test (PTB-XL folds override them).
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
     workers: int | None = None  #: processes for cache preparation (``None``: library default)
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """Signal window every record is brought to before caching."""
-
-    fs: float = 100.0
-    seconds: float = 10.0
 
 
 def default_train_config() -> TrainConfig:
@@ -85,7 +81,11 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Everything a study run depends on; ``config.json`` in the study directory is this."""
+    """Everything a study run depends on; ``config.json`` in the study directory is this.
+
+    ``preprocess`` is ``ecgtriage prepare``'s own configuration and ``train`` the training
+    library's ``TrainConfig``, so every setting of those stages can be set from the study file.
+    """
 
     out: str = "study"
     data: DataConfig = field(default_factory=DataConfig)
@@ -170,11 +170,6 @@ def validate(cfg: StudyConfig) -> None:
         raise ValueError(f"schemes: expected distinct names, found {cfg.schemes}")
     if not cfg.seeds:
         raise ValueError("seeds: expected at least one seed, found none")
-    if cfg.preprocess.fs <= 0 or cfg.preprocess.seconds <= 0:
-        raise ValueError(
-            f"preprocess: expected positive fs and seconds, found fs={cfg.preprocess.fs}, "
-            f"seconds={cfg.preprocess.seconds}"
-        )
     if cfg.data.train is None and cfg.data.external:
         raise ValueError("data.external: given without data.train; pass --train as well "
                          "(or neither, for the synthetic study)")

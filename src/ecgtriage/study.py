@@ -1,0 +1,171 @@
+"""The whole experiment: data → one model per (scheme, seed) → predictions → scores → report.
+
+``run_study(cfg)`` is resumable at every step: data preparation reuses complete corpora and
+caches, a cell whose ``cell.json`` exists is not retrained, and a prediction table that exists
+is not recomputed; scoring, ``results.json``, the CSV tables and ``report.html`` are rebuilt
+from those files on every run (they are cheap). ``evaluate_study`` adds a test set to a
+finished study without retraining.
+
+Layout of a study directory::
+
+    config.json                 resolved StudyConfig
+    data/sources/               generated corpora (synthetic study only)
+    data/caches/<name>/         prepared caches
+    data/splits.csv             record_id, split of the training data set
+    cells/<scheme>-s<seed>-<hash>/
+        cell.json               the cell's resolved key; written last (= trained)
+        run/                    ecgtriage.train run directory (weights + model card)
+        predictions/<test>.csv  record_id, patient_id, prob:<class>...
+    added_test_sets.json        test sets added by `ecgtriage evaluate`
+    results.json, tables/*.csv, report.html
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
+
+from ecgtriage import atomic
+from ecgtriage import config as cfgmod
+from ecgtriage.study_cells import Cell, make_cells, splits_fingerprint
+from ecgtriage.study_config import StudyConfig, load_study_config
+from ecgtriage.study_data import DataPlan, Dataset, plan_data, prepare_dataset, safe_name, unique_name
+
+ADDED_FILE = "added_test_sets.json"
+
+
+def run_study(cfg: StudyConfig, command: str | None = None) -> Path:
+    """Run (or resume) the study described by ``cfg``; returns the study directory."""
+    start = time.perf_counter()
+    study_dir = Path(cfg.out)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    previous = study_dir / "config.json"
+    if previous.is_file():
+        # Keep the original command line when only resuming.
+        command = command or _previous_command(study_dir)
+    cfgmod.save_resolved(cfg, study_dir / "config.json")
+    plan = plan_data(cfg, study_dir)
+    cells = grid(cfg, plan, study_dir)
+    for cell in tqdm(cells, desc="training", unit="model", disable=None):
+        ensure_trained(cell, plan, cfg)
+    added = load_added(study_dir, cfg)
+    finish(study_dir, cfg, plan, cells, added, start, command or "ecgtriage study")
+    return study_dir
+
+
+def grid(cfg: StudyConfig, plan: DataPlan, study_dir: Path) -> list[Cell]:
+    """The (scheme × seed) cells of this study with their configuration hashes."""
+    from ecgtriage.labels import load_scheme
+
+    versions = {name: str(load_scheme(name).version) for name in cfg.schemes}
+    fingerprint = {"train_cache": plan.train.content_hash, "train_format": plan.train.format,
+                   "splits": splits_fingerprint(plan.splits)}
+    return make_cells(study_dir, list(cfg.schemes), list(cfg.seeds), cfg.train, cfg.preprocess,
+                      fingerprint, versions)
+
+
+def train_cell(cache: Any, scheme: Any, out_dir: Path, config: Any, splits: Any) -> Path:
+    """Train one cell's model (a seam so tests can count calls)."""
+    from ecgtriage.train.run import train
+
+    return Path(train(cache, scheme, out_dir, config, splits))
+
+
+def ensure_trained(cell: Cell, plan: DataPlan, cfg: StudyConfig,
+                   trainer: Callable[..., Path] | None = None) -> bool:
+    """Train ``cell`` unless it is finished; returns whether it trained now.
+
+    Training writes into the cell's ``run/`` directory (so the training library can resume an
+    interrupted run itself); ``cell.json`` is written only after it returns.
+    """
+    import dataclasses
+
+    from ecgtriage.labels import load_scheme
+
+    if cell.trained:
+        return False
+    cell.dir.mkdir(parents=True, exist_ok=True)
+    train_cfg = dataclasses.replace(cfg.train, seed=cell.seed)
+    (trainer or train_cell)(plan.train.cache, load_scheme(cell.scheme), cell.run_dir, train_cfg,
+                            plan.splits)
+    atomic.write_json(cell.dir / "cell.json", {"id": cell.id, "hash": cell.hash, **cell.key})
+    return True
+
+
+def load_added(study_dir: Path, cfg: StudyConfig) -> list[Dataset]:
+    """Test sets added by ``ecgtriage evaluate`` (prepared again only if their cache is gone)."""
+    path = study_dir / ADDED_FILE
+    if not path.is_file():
+        return []
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    return [prepare_dataset(e["source"], e["name"], "added", study_dir, cfg.preprocess,
+                            cfg.data.workers) for e in entries]
+
+
+def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = None) -> Path:
+    """Score a new data set with a finished study's models, without retraining.
+
+    The data set is prepared with the study's preprocessing, predicted by every model,
+    recorded in ``added_test_sets.json`` (so later reruns keep it) and added to
+    ``results.json``, the tables and the report.
+    """
+    start = time.perf_counter()
+    study = Path(study_dir)
+    config_path = study / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} does not exist: {study} is not a study directory "
+                                f"(run `ecgtriage study --out {study}` first)")
+    cfg = load_study_config(config_path, out=str(study))
+    plan = plan_data(cfg, study)
+    cells = grid(cfg, plan, study)
+    untrained = [c.id for c in cells if not c.trained]
+    if untrained:
+        raise ValueError(f"{study}: model(s) {', '.join(untrained)} are not trained; finish the "
+                         f"study with `ecgtriage study --config {config_path}` first")
+    entries = []
+    added_path = study / ADDED_FILE
+    if added_path.is_file():
+        entries = json.loads(added_path.read_text(encoding="utf-8"))
+    used = {plan.train.name, *(d.name for d in plan.externals)}
+    source = str(Path(data).resolve())
+    existing = next((e for e in entries if e["source"] == source), None)
+    if existing is None:
+        wanted = safe_name(name) if name else safe_name(Path(source).name)
+        if name and (wanted in used or wanted in {e["name"] for e in entries}):
+            raise ValueError(f"--name {name}: a test set of that name is already in {study}")
+        new_name = unique_name(wanted, used | {e["name"] for e in entries})
+        prepare_dataset(source, new_name, "added", study, cfg.preprocess, cfg.data.workers)
+        entries.append({"name": new_name, "source": source})
+        atomic.write_json(added_path, entries)
+    added = load_added(study, cfg)
+    finish(study, cfg, plan, cells, added, start, _previous_command(study))
+    return study
+
+
+def finish(study_dir: Path, cfg: StudyConfig, plan: DataPlan, cells: list[Cell],
+           added: list[Dataset], start: float, command: str) -> None:
+    """Predict every test set, score, and write results.json, tables and report.html."""
+    from ecgtriage.report import build_report
+    from ecgtriage.study_results import assemble, write_tables
+    from ecgtriage.study_score import score_study
+
+    scored = score_study(cfg, plan, cells, added)
+    wall = time.perf_counter() - start
+    results = assemble(cfg, plan, cells, added, scored, wall_time_s=wall, command=command)
+    atomic.write_json(study_dir / "results.json", results)
+    write_tables(study_dir / "tables", results, scored)
+    build_report(study_dir)
+
+
+def _previous_command(study_dir: Path) -> str | None:
+    path = study_dir / "results.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8")).get("command")
+        except json.JSONDecodeError:
+            return None
+    return None

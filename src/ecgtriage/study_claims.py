@@ -1,0 +1,177 @@
+"""The headline table and the verdict on each published claim, computed from the scores.
+
+Every verdict comes with the explicit criterion that produced it, so a reader can disagree with
+the criterion rather than with an opaque judgement. Verdicts: ``supported``, ``not supported``,
+``inconclusive`` (the data cannot separate the alternatives) and ``not testable`` (this run
+lacks what the claim needs, e.g. no external set).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+#: Published numbers of the reference study (SPH → PTB-XL).
+PUBLISHED_TIER3_INTERNAL_F1 = 0.87
+PUBLISHED_TIER3_EXTERNAL_ACCURACY = 0.605
+PUBLISHED_TIER4_GAP = 0.02
+#: A tier-4 gap counts as "about 2 %" when it lies in [0, this].
+TIER4_GAP_TOLERANCE = 0.05
+
+
+def _val(ci: Any) -> float:
+    if isinstance(ci, dict):
+        ci = ci.get("value")
+    return float("nan") if ci is None else float(ci)
+
+
+def _mean_ci(cis: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Mean over seeds; the interval is that of the first seed (stated in the report)."""
+    cis = [c for c in cis if c is not None and not math.isnan(_val(c))]
+    if not cis:
+        return None
+    values = [_val(c) for c in cis]
+    return {"value": sum(values) / len(values), "lo": cis[0].get("lo"), "hi": cis[0].get("hi"),
+            "n_seeds": len(values)}
+
+
+def score_lookup(scores: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict]]:
+    """(scheme, test set, view) → score entries (one per seed)."""
+    out: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for s in scores:
+        out[(s["scheme"], s["test_set"], s["view"])].append(s)
+    return out
+
+
+def metric_ci(lookup, scheme: str, test_set: str, view: str, metric: str) -> dict | None:
+    return _mean_ci([s["metrics"].get(metric) for s in lookup.get((scheme, test_set, view), [])])
+
+
+def headline(scores: list[dict[str, Any]], schemes: list[str], internal: str,
+             externals: list[str]) -> list[dict[str, Any]]:
+    """Per scheme: internal macro-F1 and external accuracy (native classes), mean over seeds."""
+    lookup = score_lookup(scores)
+    return [
+        {
+            "scheme": scheme,
+            "internal_f1": metric_ci(lookup, scheme, internal, "native", "macro_f1"),
+            "external_accuracy": {e: metric_ci(lookup, scheme, e, "native", "accuracy")
+                                  for e in externals},
+            "internal_tier3_f1": metric_ci(lookup, scheme, internal, "tier3", "macro_f1"),
+            "external_tier3_accuracy": {e: metric_ci(lookup, scheme, e, "tier3", "accuracy")
+                                        for e in externals},
+        }
+        for scheme in schemes
+    ]
+
+
+def _fmt(ci: dict | None) -> str:
+    if ci is None or math.isnan(_val(ci)):
+        return "n/a"
+    if ci.get("lo") is None or ci.get("hi") is None:
+        return f"{_val(ci):.3f}"
+    return f"{_val(ci):.3f} ({float(ci['lo']):.3f}–{float(ci['hi']):.3f})"
+
+
+def _contains(ci: dict | None, value: float) -> bool:
+    return ci is not None and ci.get("lo") is not None and ci.get("hi") is not None and (
+        float(ci["lo"]) <= value <= float(ci["hi"]))
+
+
+def claims(scores: list[dict[str, Any]], schemes: list[str], internal: str,
+           externals: list[str], rare_external_f1: dict[str, list[float]] | None = None
+           ) -> list[dict[str, str]]:
+    """Verdicts on the reference study's claims.
+
+    Parameters
+    ----------
+    rare_external_f1 : external test set → F1 of the aha44 model on each rare training class
+        that has at least one positive record there.
+    """
+    lookup = score_lookup(scores)
+    ext = externals[0] if externals else None
+    out = []
+
+    # 1. 3-tier generalises best: compared on the same 3 tiers, so class count plays no part.
+    claim = "The 3-tier model generalises best (highest external accuracy)"
+    criterion = ("external 3-tier accuracy on common ground; supported if tier3's CI lies "
+                 "above every other scheme's CI, not supported if another scheme's does so "
+                 "over tier3, otherwise inconclusive")
+    if ext is None or "tier3" not in schemes or len(schemes) < 2:
+        out.append(_claim(claim, "no external test set or no tier3/other scheme", criterion,
+                          "not testable"))
+    else:
+        cis = {s: metric_ci(lookup, s, ext, "tier3", "accuracy") for s in schemes}
+        observed = "; ".join(f"{s} {_fmt(c)}" for s, c in cis.items())
+        t3 = cis["tier3"]
+        others = {s: c for s, c in cis.items() if s != "tier3" and c is not None}
+        if t3 is None or not others:
+            verdict = "not testable"
+        elif all(_above(t3, c) for c in others.values()):
+            verdict = "supported"
+        elif any(_above(c, t3) for c in others.values()):
+            verdict = "not supported"
+        else:
+            verdict = "inconclusive"
+        out.append(_claim(claim, f"{ext}: {observed}", criterion, verdict))
+
+    # 2-3. Published point values fall inside this run's CIs.
+    for label, test_set, metric, published in (
+        ("3-tier internal macro-F1 is 0.87", internal, "macro_f1", PUBLISHED_TIER3_INTERNAL_F1),
+        ("3-tier external accuracy is 60.5 %", ext, "accuracy",
+         PUBLISHED_TIER3_EXTERNAL_ACCURACY),
+    ):
+        criterion = f"supported if {published:g} lies inside this run's 95 % CI"
+        ci = metric_ci(lookup, "tier3", test_set, "native", metric) if test_set else None
+        if ci is None:
+            out.append(_claim(label, "n/a", criterion, "not testable"))
+            continue
+        verdict = "supported" if _contains(ci, published) else "not supported"
+        where = "" if verdict == "supported" else (
+            " (higher)" if _val(ci) > published else " (lower)")
+        out.append(_claim(label, f"{test_set}: {_fmt(ci)}{where}", criterion, verdict))
+
+    # 4. aha44 F1 = 0 on rare conditions externally.
+    label = "The 44-class model scores F1 = 0 on rare conditions externally"
+    criterion = ("supported if every rare training statement (< 0.5 % of training records) "
+                 "that occurs in the external set has F1 = 0 there")
+    f1s = (rare_external_f1 or {}).get(ext, []) if ext else []
+    f1s = [f for f in f1s if f is not None and not math.isnan(f)]
+    if "aha44" not in schemes or not f1s:
+        out.append(_claim(label, "no rare statement with external positives", criterion,
+                          "not testable"))
+    else:
+        nonzero = sum(f > 0 for f in f1s)
+        observed = (f"{ext}: {len(f1s)} rare statements, {nonzero} with F1 > 0, "
+                    f"mean F1 {sum(f1s) / len(f1s):.3f}")
+        out.append(_claim(label, observed, criterion,
+                          "supported" if nonzero == 0 else "not supported"))
+
+    # 5. tier4 only about 2 % below tier3.
+    label = "The 4-tier model is only about 2 % below the 3-tier model"
+    criterion = (f"internal macro-F1 difference tier3 − tier4 between 0 and "
+                 f"{TIER4_GAP_TOLERANCE:g} (published ≈ {PUBLISHED_TIER4_GAP:g})")
+    t3 = metric_ci(lookup, "tier3", internal, "native", "macro_f1")
+    t4 = metric_ci(lookup, "tier4", internal, "native", "macro_f1")
+    if t3 is None or t4 is None:
+        out.append(_claim(label, "n/a", criterion, "not testable"))
+    else:
+        gap = _val(t3) - _val(t4)
+        verdict = "supported" if 0 <= gap <= TIER4_GAP_TOLERANCE else "not supported"
+        out.append(_claim(label, f"tier3 {_val(t3):.3f} − tier4 {_val(t4):.3f} = {gap:+.3f}",
+                          criterion, verdict))
+
+    out.append(_claim(
+        "Tier models attend to clinically relevant waveform parts, fine-grained ones to noise",
+        "attributions are not part of this report", "needs `ecgtriage explain`",
+        "not testable"))
+    return out
+
+
+def _above(a: dict, b: dict) -> bool:
+    return a.get("lo") is not None and b.get("hi") is not None and float(a["lo"]) > float(b["hi"])
+
+
+def _claim(claim: str, observed: str, criterion: str, verdict: str) -> dict[str, str]:
+    return {"claim": claim, "observed": observed, "criterion": criterion, "verdict": verdict}

@@ -1,0 +1,116 @@
+"""Prediction tables: one CSV per (model, test set), keyed by record id.
+
+A table has ``record_id``, ``patient_id`` and one ``prob:<class>`` column per class of the
+model's scheme. Scoring joins it to the labels on ``record_id``, never on row order. Tables are
+written atomically and an existing table is never recomputed (its file name carries the hash
+of the test set's content and corruption), which is what makes an interrupted study resume.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgtriage import atomic
+
+PROB_PREFIX = "prob:"
+#: Records predicted per chunk: bounds the float32 copy of corrupted signals held in memory.
+_CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """One set of records to predict: a data set (or its internal-test part), maybe corrupted."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+    name: str  #: base name ("internal", an external data set's name...)
+    kind: str  #: "internal", "external" or "added"
+    dataset: Any  #: ``ecgtriage.study_data.Dataset``
+    record_ids: tuple[str, ...]
+    corruption: str | None = None
+    severity: float | None = None  #: SNR in dB
+
+    @property
+    def clean(self) -> bool:
+        return self.corruption is None
+
+    def with_corruption(self, corruption: str, severity: float) -> TestSet:
+        return TestSet(self.name, self.kind, self.dataset, self.record_ids, corruption,
+                       float(severity))
+
+
+def prob_columns(classes: list[str]) -> list[str]:
+    return [f"{PROB_PREFIX}{c}" for c in classes]
+
+
+def probabilities(table: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    """(N, C) probabilities of a predictions table, in ``classes`` order."""
+    cols = prob_columns(classes)
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ValueError(f"predictions table: missing column(s) {', '.join(missing[:3])}; "
+                         f"expected one per class of the model")
+    return table[cols].to_numpy(dtype=np.float32)
+
+
+def noise_rng(seed: int, test_set: TestSet) -> np.random.Generator:
+    """The generator of one corrupted copy: same seed, corruption and level → same noise.
+
+    Keyed by names (CRC32), not by position in any list, so adding a corruption to the
+    configuration does not change the noise of the others.
+    """
+    key = f"{test_set.name}|{test_set.corruption}|{test_set.severity:g}".encode()
+    return np.random.default_rng([int(seed), zlib.crc32(key)])
+
+
+def load_signals(test_set: TestSet, ids: list[str], corrupt_fn: Any = None,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """float32 (n, 12, T) signals of ``ids``, corrupted when the test set says so."""
+    cache = test_set.dataset.cache
+    rows = cache.rows_for(ids)
+    x = np.asarray(cache.signals[np.sort(rows)], dtype=np.float32)
+    # Fancy indexing a memmap with sorted rows reads sequentially; restore the requested order.
+    order = np.argsort(np.argsort(rows))
+    x = x[order]
+    if test_set.corruption is not None:
+        x = corrupt_fn(x, cache.fs, test_set.corruption, test_set.severity, rng)
+    return x
+
+
+def predict_test_set(model: Any, classes: list[str], test_set: TestSet, *, device: str,
+                     batch_size: int, corrupt_fn: Any = None, noise_seed: int = 0
+                     ) -> pd.DataFrame:
+    """Predict every record of ``test_set`` → table keyed by ``record_id``."""
+    from ecgtriage.train.predict import predict_proba
+
+    ids = list(test_set.record_ids)
+    rng = noise_rng(noise_seed, test_set) if test_set.corruption is not None else None
+    parts = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        x = load_signals(test_set, chunk, corrupt_fn, rng)
+        parts.append(predict_proba(model, x, batch_size=batch_size, device=device,
+                                   progress=False))
+    proba = np.concatenate(parts) if parts else np.zeros((0, len(classes)), np.float32)
+    if proba.shape[1] != len(classes):
+        raise ValueError(f"model returned {proba.shape[1]} outputs; its card lists "
+                         f"{len(classes)} classes")
+    index = test_set.dataset.cache.index.set_index("record_id")
+    table = pd.DataFrame({"record_id": ids,
+                          "patient_id": index.loc[ids, "patient_id"].astype(str).to_numpy()})
+    table[prob_columns(classes)] = proba
+    return table
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"record_id": str, "patient_id": str}, keep_default_na=False)
+
+
+def write_predictions(path: Path, table: pd.DataFrame) -> None:
+    atomic.write_csv(path, table, float_format="%.6g")

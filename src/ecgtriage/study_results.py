@@ -1,0 +1,141 @@
+"""``results.json`` and ``tables/*.csv``: everything the study measured, in one layout.
+
+``results.json`` (read by ``ecgtriage.report``) holds: ``schema_version``, ``package_version``,
+``created``, ``synthetic``, ``wall_time_s``, ``config_hash``, ``config``, ``command``,
+``schemes``, ``headline`` (+ ``headline_internal``, ``headline_externals``), ``claims``,
+``data_roles``, ``split_note``, ``exclusions``, ``cells``, ``test_sets``, ``scores`` (one entry
+per model × clean test set × view; view ∈ native / tier3 / tier4, metrics as
+``{value, lo, hi}``), ``external`` (coverage, classes with positives, prevalence, EM-adjusted),
+``rare_unseen`` (rows, headline), ``robustness`` (curves, summary) and ``caveats``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ecgtriage import __version__, atomic
+from ecgtriage import config as cfgmod
+from ecgtriage.study_claims import claims, headline
+from ecgtriage.study_data import data_roles, exclusions
+
+SCHEMA_VERSION = 1
+
+
+def assemble(cfg: Any, plan: Any, cells: list[Any], added: list[Any], scored: Any, *,
+             wall_time_s: float, command: str) -> dict[str, Any]:
+    """The ``results.json`` dict of a study."""
+    externals = [d.name for d in plan.externals] + [d.name for d in added]
+    schemes = list(cfg.schemes)
+    roles = data_roles(plan, added)
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "package_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "synthetic": plan.synthetic,
+        "wall_time_s": float(wall_time_s),
+        "config_hash": cfgmod.config_hash(cfg),
+        "config": cfgmod.to_dict(cfg),
+        "command": command,
+        "schemes": schemes,
+        "headline_internal": f"internal test ({plan.train.name})",
+        "headline_externals": externals,
+        "headline": headline(scored.scores, schemes, "internal", externals),
+        "claims": claims(scored.scores, schemes, "internal", externals, scored.rare_external_f1),
+        "data_roles": roles,
+        "split_note": split_note(plan),
+        "exclusions": exclusions([plan.train, *plan.externals, *added]) + scored.label_exclusions,
+        "cells": [{"id": c.id, "scheme": c.scheme, "seed": c.seed, "hash": c.hash,
+                   "dir": str(c.dir.name), "classes": scored.classes[c.scheme]} for c in cells],
+        "test_sets": scored.test_sets,
+        "scores": scored.scores,
+        "external": scored.external,
+        "rare_unseen": scored.rare_unseen,
+        "robustness": scored.robustness,
+        "caveats": caveats(plan, cfg),
+    }
+    return results
+
+
+def split_note(plan: Any) -> str:
+    roles = plan.split_roles or {}
+    note = roles.get("note") if isinstance(roles, dict) else None
+    text = (f"The training data set {plan.train.name} ({plan.train.format}) was split by "
+            f"patient into training, validation and internal-test records.")
+    return f"{text} {note}" if note else text
+
+
+def caveats(plan: Any, cfg: Any) -> list[str]:
+    out = []
+    if plan.synthetic:
+        out.append("All ECGs are simulated; the numbers test the pipeline, not medicine.")
+    out.append("Confidence intervals resample patients "
+               f"({cfg.evaluation.bootstrap} resamples); they cover sampling of test patients, "
+               "not the variation between training runs (use several seeds for that).")
+    out.append("A 44-class prediction carries no modifiers (acute, rapid response...), so its "
+               "collapsed tier cannot be Serious for reasons that only a modifier gives.")
+    out.append("External labels come from a mapping between vocabularies; statements without a "
+               "counterpart are reported as unseen, not silently dropped.")
+    if len(cfg.seeds) == 1:
+        out.append("One seed per scheme: differences between schemes smaller than the "
+                   "confidence intervals may be due to chance.")
+    return out
+
+
+def _ci_columns(prefix: str, ci: Any) -> dict[str, Any]:
+    if isinstance(ci, dict):
+        return {prefix: ci.get("value"), f"{prefix}_lo": ci.get("lo"), f"{prefix}_hi": ci.get("hi")}
+    return {prefix: ci, f"{prefix}_lo": None, f"{prefix}_hi": None}
+
+
+def write_tables(out: Path, results: dict[str, Any], scored: Any) -> None:
+    """Write the CSV tables (one fact per row, keyed by names, never by position)."""
+    tables: dict[str, list[dict[str, Any]]] = {}
+    tables["headline"] = [
+        {"scheme": h["scheme"], **_ci_columns("internal_f1", h["internal_f1"]),
+         **{k: v for e, ci in h["external_accuracy"].items()
+            for k, v in _ci_columns(f"external_accuracy[{e}]", ci).items()}}
+        for h in results["headline"]
+    ]
+    tables["claims"] = results["claims"]
+    tables["data_roles"] = results["data_roles"]
+    tables["exclusions"] = results["exclusions"]
+    tables["metrics"] = [
+        {"cell": s["cell"], "scheme": s["scheme"], "seed": s["seed"], "test_set": s["test_set"],
+         "view": s["view"], "metric": name, **_ci_columns("value", ci)}
+        for s in results["scores"] for name, ci in s["metrics"].items()
+    ]
+    tables["per_class"] = [
+        {"cell": s["cell"], "scheme": s["scheme"], "seed": s["seed"], "test_set": s["test_set"],
+         "view": s["view"], **row}
+        for s in results["scores"] for row in s.get("per_class") or []
+    ]
+    tables["confusion"] = [
+        {"cell": s["cell"], "test_set": s["test_set"], "view": s["view"], "true": t,
+         "predicted": p, "count": s["confusion"]["matrix"][i][j]}
+        for s in results["scores"] if s.get("confusion")
+        for i, t in enumerate(s["confusion"]["labels"])
+        for j, p in enumerate(s["confusion"]["labels"])
+    ]
+    tables["robustness_curves"] = results["robustness"].get("curves", [])
+    tables["robustness_summary"] = results["robustness"].get("summary", [])
+    tables["rare_unseen"] = [
+        {k: v for k, v in row.items() if k != "detection"}
+        | {f"detection[{s}]": d for s, d in row.get("detection", {}).items()}
+        for row in results["rare_unseen"].get("rows", [])
+    ]
+    tables["rare_unseen_headline"] = [
+        {k: v for k, v in h.items() if k != "rate"} | _ci_columns("rate", h.get("rate"))
+        for h in results["rare_unseen"].get("headline", [])
+    ]
+    tables["prevalence"] = [r for e in results["external"] for r in e.get("prevalence", [])]
+    tables["em_adjusted"] = [{"test_set": e["test_set"], **r} for e in results["external"]
+                             for r in e.get("em_adjusted", [])]
+    tables["label_coverage"] = [{"test_set": e["test_set"], "measure": k, "value": v}
+                                for e in results["external"] for k, v in e["coverage"].items()]
+    tables["test_sets"] = results["test_sets"]
+    for name, rows in tables.items():
+        atomic.write_csv(out / f"{name}.csv", pd.DataFrame(rows))
