@@ -63,7 +63,7 @@ def draw_ecg(ax, signal: np.ndarray, fs: float, title: str = "", seconds: float 
             x0 = CAL_MM + c * seg / fs * MM_PER_S
             part = sig[index[lead], c * seg : (c + 1) * seg]
             ax.plot(x0 + t_mm, y0 + part * MM_PER_MV, color="black", lw=0.7, zorder=2)
-            ax.text(x0 + 1.0, y0 + 7.0, lead, fontsize=8, zorder=4)
+            ax.text(x0 + 1.5, y0 + 8.0, lead, fontsize=8, zorder=4)
             if c:
                 ax.plot([x0, x0], [y0 - 3, y0 + 3], color="black", lw=0.8, zorder=3)
     y_rhythm = ROW_MM * 0.5 + 2.0
@@ -71,7 +71,7 @@ def draw_ecg(ax, signal: np.ndarray, fs: float, title: str = "", seconds: float 
     lead_ii = sig[index["II"]]
     ax.plot(CAL_MM + np.arange(n) / fs * MM_PER_S,
             y_rhythm + lead_ii * MM_PER_MV, color="black", lw=0.7, zorder=2)
-    ax.text(CAL_MM + 1.0, y_rhythm + 7.0, "II", fontsize=8, zorder=4)
+    ax.text(CAL_MM + 1.5, y_rhythm + 8.0, "II", fontsize=8, zorder=4)
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.set_aspect("equal")
