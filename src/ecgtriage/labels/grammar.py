@@ -46,7 +46,8 @@ def parse_aha_code(
     out: list[Statement] = []
     seen: set[Statement] = set()
     for raw in str(text).split(";"):
-        part = re.sub(r"\s+", "", raw)
+        # spaces around ';' and '+' are tolerated; inside a number they are an error ("2 2")
+        part = re.sub(r"\s*\+\s*", "+", raw.strip())
         if not part:
             raise ValueError(f"{where}: empty statement in {text!r}")
         match = _STATEMENT.match(part)

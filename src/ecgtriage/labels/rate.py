@@ -9,6 +9,8 @@ import numpy as np
 
 #: Lead used for R-peak detection (index in the canonical order I, II, III, aVR, ...).
 LEAD_II = 1
+#: Mean ventricular rates (beats/min) accepted as a measurement; outside is a detector failure.
+PLAUSIBLE_RATE = (20.0, 300.0)
 
 
 class RateError(ValueError):
@@ -20,7 +22,8 @@ def ventricular_rate(lead: np.ndarray, fs: float) -> float:
 
     Rate = 60 · (number of RR intervals) / (time from the first to the last R peak), i.e. the
     mean over the whole record, robust to the irregular RR of AF. Raises :class:`RateError`
-    when the lead is flat or non-finite or fewer than three R peaks are found.
+    when the lead is flat or non-finite, fewer than three R peaks are found or the rate is
+    outside ``PLAUSIBLE_RATE``.
     """
     import neurokit2 as nk
 
@@ -41,4 +44,8 @@ def ventricular_rate(lead: np.ndarray, fs: float) -> float:
     peaks = np.asarray(info.get("ECG_R_Peaks", []), dtype=np.int64)
     if peaks.size < 3:
         raise RateError(f"only {peaks.size} R peaks found")
-    return float(60.0 * fs * (peaks.size - 1) / (peaks[-1] - peaks[0]))
+    rate = float(60.0 * fs * (peaks.size - 1) / (peaks[-1] - peaks[0]))
+    if not PLAUSIBLE_RATE[0] <= rate <= PLAUSIBLE_RATE[1]:
+        # outside human ventricular rates: a detector failure (noise, flat lead), not a finding
+        raise RateError(f"implausible rate {rate:.0f}/min from {peaks.size} R peaks")
+    return rate

@@ -1,0 +1,125 @@
+"""``ecgtriage labels SOURCE_OR_CACHE``: class counts, AHA coverage and unmapped statements."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_SCHEMES = ("aha44", "tier4", "tier3")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "labels",
+        help="label schemes of a source or cache: class counts per split, coverage, unmapped",
+        description=(
+            "Encode the statements of a source folder (SPH, PTB-XL, Challenge) or a prepared "
+            "cache under one or more label schemes and report, per split, class counts and "
+            "prevalence, the coverage of the 44 AHA codes and the statements no class covers. "
+            "Tables are printed and written as CSV, with the patient-level split table."
+        ),
+    )
+    parser.add_argument("source", help="source folder or cache folder (from `ecgtriage prepare`)")
+    parser.add_argument(
+        "--scheme", action="append", metavar="NAME_OR_CSV",
+        help=f"scheme name or scheme CSV (repeatable; default: {' '.join(DEFAULT_SCHEMES)}). "
+        "Built-in: aha44 tier4 tier3 tier3b all diagnostic subdiagnostic superdiagnostic form rhythm",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: ./labels-<input name>)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the patient-level split (default 0)")
+    parser.set_defaults(func=run)
+
+
+def _open(path: str):
+    """(index table, format, cache or None) for a cache folder or a source folder."""
+    root = Path(path)
+    if (root / "manifest.json").is_file() and (root / "index.csv").is_file():
+        from ecgtriage.data.cache import open_cache
+
+        cache = open_cache(root)
+        return cache.index, cache.format, cache
+    from ecgtriage.io.sources import open_source
+
+    source = open_source(root)
+    return source.metadata(), source.format, None
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ecgtriage.atomic import write_csv, write_json
+    from ecgtriage.labels import splits as splits_mod
+    from ecgtriage.labels import summary
+    from ecgtriage.labels.schemes import load_scheme
+    from ecgtriage.labels.targets import encode_targets, statement_table
+
+    index, fmt, cache = _open(args.source)
+    schemes = [load_scheme(s) for s in (args.scheme or DEFAULT_SCHEMES)]
+    out = args.out or Path.cwd() / f"labels-{Path(args.source).resolve().name}"
+    signals = cache.signals if cache is not None else None
+    fs = cache.fs if cache is not None else None
+
+    split = splits_mod.make_splits(index, fmt, args.seed)
+    split_of = pd.Series(split["split"].to_numpy(), index=split["record_id"].to_numpy())
+    statements = statement_table(cache if cache is not None else index, fmt)
+
+    counts, unmapped, rate_notes = [], [], {}
+    for scheme in schemes:
+        targets = encode_targets(index, fmt, scheme, signals=signals, fs=fs)
+        counts.append(summary.class_counts(targets, scheme, split["split"]))
+        unmapped.append(summary.unmapped_statements(targets, scheme, statements))
+        rates = summary.rate_summary(targets)
+        if len(rates):
+            rate_notes[scheme.name] = {k: int(v) for k, v in rates.items()}
+    counts_df = pd.concat(counts, ignore_index=True)
+    unmapped_df = pd.concat(unmapped, ignore_index=True)
+    coverage = summary.aha_coverage(statements, split_of)
+
+    write_csv(out / "class_counts.csv", counts_df)
+    write_csv(out / "aha_coverage.csv", coverage)
+    write_csv(out / "unmapped_statements.csv", unmapped_df)
+    write_csv(out / "splits.csv", split[["record_id", "split"]])
+    write_csv(out / "statements.csv", statements)
+    write_json(out / "labels.json", {
+        "input": str(Path(args.source).resolve()), "format": fmt, "n_records": len(index),
+        "cache": cache is not None, "seed": args.seed,
+        "schemes": [s.to_dict() for s in schemes], "split_roles": split.roles,
+        "ventricular_rate": rate_notes,
+    })
+
+    with pd.option_context("display.width", 160, "display.max_rows", 500):
+        print(f"{args.source}: {fmt}, {len(index)} records; split (seed {args.seed}): "
+              + ", ".join(f"{k} {v}" for k, v in split["split"].value_counts().items()))
+        for part, role in split.roles.items():
+            if part != "folds":
+                print(f"  {part}: {role}")
+        for scheme, frame in zip(schemes, counts):
+            print(f"\nscheme {scheme.name} (version {scheme.version}, "
+                  f"{'multi-label' if scheme.multilabel else 'single-label'}"
+                  f"{', ordered' if scheme.ordered else ''})")
+            table = frame.assign(cell=frame["count"].astype(str) + " (" + (100 * frame["prevalence"]).round(1).astype(str) + "%)")
+            pivot = table.pivot(index="class", columns="split", values="cell").reindex(scheme.classes)
+            pivot = pivot[[c for c in ("all", "train", "val", "test") if c in pivot.columns]]
+            pivot["observable"] = frame.drop_duplicates("class").set_index("class")["observable"]
+            print(pivot.to_string())
+            known = frame[frame["split"] == "all"][["n_records", "n_known"]].iloc[0]
+            if known["n_known"] < known["n_records"]:
+                print(f"  {known['n_records'] - known['n_known']} records have no determinable label under this scheme")
+        occurring = coverage[coverage["occurs"]]
+        print(f"\nAHA coverage: {len(occurring)} of 44 codes occur; absent: "
+              + (", ".join(str(c) for c in coverage.loc[~coverage["occurs"], "aha_code"]) or "none"))
+        print(coverage[["aha_code", "name", "records", "train", "val", "test", "from_statements"]].to_string(index=False))
+        if len(unmapped_df):
+            print("\nstatements without a class (per scheme):")
+            print(unmapped_df.to_string(index=False))
+        af_codes = {"AFIB", "AFLT", "164889003", "164890007", "195080001", "426749004", "282825002"}
+        if cache is None and fmt in ("ptbxl", "challenge"):
+            n_af = int(statements["statement"].isin(af_codes).groupby(statements["record_id"]).any().sum())
+            print(f"\nnote: {args.source} is a source folder (no cached signals): the AF/AFL "
+                  f"ventricular rate cannot be measured, so the rule 'AF/AFL > 110/min → Serious' "
+                  f"is not applied and AF/AFL keep their code tier (Moderate) in {n_af} records. "
+                  "Run on a cache from `ecgtriage prepare` to measure it.")
+        for name, status in rate_notes.items():
+            print(f"ventricular rate ({name}): " + ", ".join(f"{k} {v}" for k, v in status.items()))
+    print(f"\nwrote {out}/class_counts.csv, aha_coverage.csv, unmapped_statements.csv, splits.csv, statements.csv, labels.json")
+    return 0
