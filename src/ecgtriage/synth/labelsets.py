@@ -63,9 +63,37 @@ def sph_summary() -> dict:
     return json.loads(text)
 
 
-def _draw(rng: np.random.Generator, counts: pd.Series, size: int | None = None):
-    p = counts.to_numpy(dtype=np.float64)
-    return rng.choice(len(p), size=size, p=p / p.sum())
+@lru_cache(maxsize=None)
+def _categorical(name: str, weight: str, group: tuple[str, ...] = ()) -> dict[tuple, tuple]:
+    """Per group of ``name``'s rows: (row positions, cumulative probabilities) for sampling."""
+    frame = table(name)
+    keys = list(zip(*(frame[g].astype(str) for g in group))) if group else [()] * len(frame)
+    weights = frame[weight].to_numpy(dtype=np.float64)
+    positions: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        positions.setdefault(key, []).append(i)
+    out: dict[tuple, tuple] = {}
+    for key, rows in positions.items():
+        cdf = np.cumsum(weights[rows])
+        out[key] = (np.asarray(rows), cdf / cdf[-1])
+    return out
+
+
+@lru_cache(maxsize=None)
+def _column(name: str, column: str) -> tuple:
+    """One column of a statistics table as a tuple (fast scalar access while sampling)."""
+    return tuple(table(name)[column].tolist())
+
+
+def _draw(rng: np.random.Generator, name: str, weight: str, group: tuple[str, ...] = (),
+          key: tuple = ()) -> int | None:
+    """Row position in table ``name`` drawn with probability proportional to ``weight`` among
+    the rows whose ``group`` columns equal ``key`` (``None`` when no row matches)."""
+    groups = _categorical(name, weight, group)
+    if key not in groups:
+        return None
+    rows, cdf = groups[key]
+    return int(rows[min(int(np.searchsorted(cdf, rng.random(), side="right")), len(rows) - 1)])
 
 
 # --------------------------------------------------------------------------------------- SPH
@@ -88,21 +116,19 @@ class SphPlanRow:
 
 def sample_sph_label_set(rng: np.random.Generator) -> str:
     """One ``AHA_Code`` string (sorted statements) drawn with its real SPH frequency."""
-    sets = table("sph_label_sets.csv")
-    return str(sets.aha_code.iloc[int(_draw(rng, sets.n))])
+    return str(_column("sph_label_sets.csv", "aha_code")[_draw(rng, "sph_label_sets.csv", "n")])
 
 
 def sample_sph_length(aha_code: str, rng: np.random.Generator) -> int:
     """Record length in samples at 500 Hz from the length distribution of the rarest code."""
-    lengths = table("sph_lengths.csv")
     totals = _code_totals()
     codes = {s.code for s in parse_aha_code(aha_code)}
     missing = codes - set(totals)
     if missing:
         raise ValueError(f"AHA_Code {aha_code!r}: codes {sorted(missing)} have no length statistics")
     rarest = min(codes, key=lambda c: (totals[c], c))
-    rows = lengths[lengths.code == rarest]
-    return int(rows.n_samples.iloc[int(_draw(rng, rows.n))])
+    return int(_column("sph_lengths.csv", "n_samples")[
+        _draw(rng, "sph_lengths.csv", "n", ("code",), (str(rarest),))])
 
 
 @lru_cache(maxsize=None)
@@ -113,18 +139,15 @@ def _code_totals() -> dict[int, int]:
 
 def sample_sph_demographics(aha_code: str, rng: np.random.Generator) -> tuple[int, str]:
     """(age, sex) from the real distribution of normal (code 1) or abnormal records."""
-    demo = table("sph_demographics.csv")
     group = "normal" if aha_code == "1" else "abnormal"
-    rows = demo[demo.group == group]
-    i = int(_draw(rng, rows.n))
-    return int(rows.age.iloc[i]), str(rows.sex.iloc[i])
+    i = _draw(rng, "sph_demographics.csv", "n", ("group",), (group,))
+    return int(_column("sph_demographics.csv", "age")[i]), str(_column("sph_demographics.csv", "sex")[i])
 
 
 def sample_sph_plan(n: int, rng: np.random.Generator) -> list[SphPlanRow]:
     """Plan ``n`` SPH records: ids, labels, patients (some with several records), lengths."""
     if n < 1:
         raise ValueError(f"n: expected at least 1 record, found {n}")
-    per_patient = table("sph_records_per_patient.csv")
     summary = sph_summary()
     first = date.fromisoformat(summary["date_min"])
     span = (date.fromisoformat(summary["date_max"]) - first).days
@@ -132,7 +155,8 @@ def sample_sph_plan(n: int, rng: np.random.Generator) -> list[SphPlanRow]:
     patient = 0
     while len(rows) < n:
         patient += 1
-        k = int(per_patient.records.iloc[int(_draw(rng, per_patient.n_patients))])
+        k = int(_column("sph_records_per_patient.csv", "records")[
+            _draw(rng, "sph_records_per_patient.csv", "n_patients")])
         k = min(k, n - len(rows))
         codes = [sample_sph_label_set(rng) for _ in range(k)]
         age, sex = sample_sph_demographics(codes[0], rng)
@@ -177,24 +201,19 @@ def scp_statement_map() -> dict[str, str]:
 
 
 def _likelihood(code: str, rng: np.random.Generator) -> float:
-    lik = table("ptbxl_likelihoods.csv")
-    rows = lik[lik.scp == code]
-    if rows.empty:
-        return 100.0
-    return float(rows.likelihood.iloc[int(_draw(rng, rows.n))])
+    i = _draw(rng, "ptbxl_likelihoods.csv", "n", ("scp",), (code,))
+    return 100.0 if i is None else float(_column("ptbxl_likelihoods.csv", "likelihood")[i])
 
 
 def _stadium(column: str, mi: bool, rng: np.random.Generator) -> str:
-    st = table("ptbxl_stadium.csv")
-    rows = st[(st.column == column) & (st.context == ("mi" if mi else "no_mi"))]
-    return str(rows.value.iloc[int(_draw(rng, rows.n))])
+    i = _draw(rng, "ptbxl_stadium.csv", "n", ("column", "context"), (column, "mi" if mi else "no_mi"))
+    return str(_column("ptbxl_stadium.csv", "value")[i])
 
 
 def _heart_axis(scp: Collection[str], rng: np.random.Generator) -> str:
-    axis = table("ptbxl_heart_axis.csv")
     context = "LAFB" if "LAFB" in scp else "LPFB" if "LPFB" in scp else "other"
-    rows = axis[axis.context == context]
-    return str(rows.heart_axis.iloc[int(_draw(rng, rows.n))])
+    i = _draw(rng, "ptbxl_heart_axis.csv", "n", ("context",), (context,))
+    return str(_column("ptbxl_heart_axis.csv", "heart_axis")[i])
 
 
 def ptbxl_statements(
@@ -239,10 +258,9 @@ def sample_ptbxl_labels(
     ``supported`` lists the simulator's PTB-XL-only keys (``simulator.EXTRA_PATHOLOGIES``);
     SCP statements needing an unsupported key are dropped. Sets left empty are redrawn.
     """
-    sets = table("ptbxl_label_sets.csv")
     mapping = scp_statement_map()
     while True:
-        raw = str(sets.scp_codes.iloc[int(_draw(rng, sets.n))]).split(";")
+        raw = str(_column("ptbxl_label_sets.csv", "scp_codes")[_draw(rng, "ptbxl_label_sets.csv", "n")]).split(";")
         kept = [c for c in raw if mapping.get(c, "") != ""
                 and (mapping[c] == "-" or supported is None or _is_supported(mapping[c], supported))]
         if any(c != "SR" for c in kept) or kept == raw:
@@ -262,14 +280,14 @@ def sample_ptbxl_plan(
     """Plan ``n`` PTB-XL records; patients (about 1.16 records each) share age, sex and fold."""
     if n < 1:
         raise ValueError(f"n: expected at least 1 record, found {n}")
-    demo = table("ptbxl_demographics.csv")
     rows: list[PtbxlPlanRow] = []
     patient = 0
     while len(rows) < n:
         patient += 1
         k = min(1 + int(rng.poisson(PTBXL_RECORDS_PER_PATIENT - 1)), n - len(rows))
-        i = int(_draw(rng, demo.n))
-        age, sex = int(demo.age.iloc[i]), int(demo.sex.iloc[i])
+        i = _draw(rng, "ptbxl_demographics.csv", "n")
+        age = int(_column("ptbxl_demographics.csv", "age")[i])
+        sex = int(_column("ptbxl_demographics.csv", "sex")[i])
         fold = int(rng.integers(1, 11))
         for _ in range(k):
             scp, stmts, axis, st1, st2 = sample_ptbxl_labels(rng, supported)
