@@ -105,3 +105,23 @@ def test_bad_serious_class_is_named():
     with pytest.raises(ValueError, match="serious_class: 'Urgent' is not a class of tier3"):
         common_ground_scores("tier3", np.full((2, 3), 1 / 3), {"tier3": [0, 1]},
                              {"tier3": TIER3}, serious_class="Urgent")
+
+
+def test_default_wiring_uses_the_package_tier_rules():
+    from ecgtriage.labels import load_scheme
+
+    codes = list(load_scheme("aha44").classes)
+    t4 = list(load_scheme("tier4").classes)
+    t3 = list(load_scheme("tier3").classes)
+    p = np.zeros((4, len(codes)))
+    p[0, codes.index("1")] = 0.9                                # Normal
+    p[1, codes.index("88")] = 0.9                               # complete AV block: Serious
+    p[2, [codes.index("85"), codes.index("51")]] = 0.9          # 2:1 block in flutter: Moderate (C1)
+    p[3, codes.index("60")] = 0.9                               # VPC: Mild
+    y4 = np.array([t4.index(c) for c in ("Normal", "Serious", "Moderate", "Mild")])
+    targets = {"tier4": y4, "tier3": np.array([0, 2, 1, 1])}
+    r = common_ground_scores("aha44", p, targets, {"tier4": t4, "tier3": t3}, thresholds=0.5)
+    assert r["tier4"]["metrics"]["accuracy"] == 1.0 and r["tier3"]["metrics"]["accuracy"] == 1.0
+    p4 = np.eye(4)[[0, 3, 2, 1]] * 0.7 + 0.075
+    r4 = common_ground_scores("tier4", p4, targets, {"tier4": t4, "tier3": t3})
+    assert r4["tier3"]["metrics"]["accuracy"] == 1.0
