@@ -255,6 +255,11 @@ def test_challenge_records_with_snomed_codes(shared_data):
     assert (record.age, record.sex, record.fs, record.n_samples) == (66.0, "F", 500.0, 5000)
     assert source.read("A1041").n_samples == 8500
     assert source.read("HR03961").statements == ("426783006",)
+    meta = source.metadata().set_index("record_id")
+    for rid in source.record_ids():  # CPSC, Georgia (quirky headers) and PTB-XL-derived records
+        record = source.read(rid)
+        assert record.n_samples == meta.loc[rid, "n_samples"] and record.signal.shape[0] == 12
+        assert ";".join(record.statements) == meta.loc[rid, "statements"]
 
 
 def _write_challenge(folder: Path, name: str, leads: list[str], dx: str, age: str = "61") -> None:

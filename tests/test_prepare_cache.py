@@ -197,4 +197,27 @@ def test_prepare_cli_flags(tmp_path, capsys):
     assert main(["prepare", str(root), "--out", str(tmp_path / "c"), "--fs", "500", "--seconds", "8", "--workers", "1"]) == 0
     captured = capsys.readouterr()
     assert "reused" in captured.out and "reusing the existing cache" in captured.err
-    assert open_cache(tmp_path / "c").signals.shape == (2, 12, 4000)
+    cache = open_cache(tmp_path / "c")
+    assert cache.signals.shape == (2, 12, 4000)
+    # A pickled cache (DataLoader workers under spawn) re-maps the file instead of copying it.
+    import pickle
+
+    blob = pickle.dumps(cache)
+    assert len(blob) < cache.signals.nbytes
+    clone = pickle.loads(blob)
+    assert isinstance(clone.signals, np.memmap)
+    np.testing.assert_array_equal(clone.signals, cache.signals)
+
+
+def test_prepare_cli_config_file(tmp_path, capsys):
+    sig = np.tile(np.sin(2 * np.pi * 3 * np.arange(5000) / 500.0), (12, 1)).astype(np.float32)
+    root = _write_sph(tmp_path / "sph", {"A1": sig})
+    good = tmp_path / "prep.toml"
+    good.write_text("[prepare]\nband_high_hz = 30.0\ncrop = \"start\"\n")
+    assert main(["prepare", str(root), "--out", str(tmp_path / "c"), "--config", str(good), "--workers", "1"]) == 0
+    preprocessing = open_cache(tmp_path / "c").manifest["preprocessing"]
+    assert preprocessing["band_high_hz"] == 30.0 and preprocessing["crop"] == "start" and preprocessing["fs"] == 100.0
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"band_hi": 30}')
+    assert main(["prepare", str(root), "--out", str(tmp_path / "d"), "--config", str(bad)]) == 1
+    assert f"{bad}: unknown setting(s) band_hi; expected some of fs, seconds" in capsys.readouterr().err

@@ -58,6 +58,16 @@ class Cache:
     def __len__(self) -> int:
         return len(self.index)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickling a memmap copies the whole array; workers (spawn/forkserver) re-map the file.
+        state = dict(self.__dict__)
+        state["signals"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.signals = np.load(Path(self.path) / SIGNALS_FILE, mmap_mode="r")
+
     def rows_for(self, record_ids: list[str] | pd.Series) -> np.ndarray:
         """Rows of ``signals`` for ``record_ids`` (``KeyError`` naming the first unknown id)."""
         lookup = pd.Series(self.index["row"].to_numpy(), index=self.index["record_id"])

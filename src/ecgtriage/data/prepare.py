@@ -71,13 +71,16 @@ def preprocessing_record(config: PreprocessConfig) -> dict[str, Any]:
 
 
 def cache_key(source: Source, config: PreprocessConfig, fingerprint: str) -> str:
-    """Hash of everything a cache depends on: source files, format, preprocessing, layout."""
+    """Hash of everything a cache depends on: source files, format, preprocessing, layout and
+    package version."""
     blob = json.dumps(
         {
             "source_fingerprint": fingerprint,
             "format": source.format,
             "preprocessing": to_dict(config),
             "layout": CACHE_LAYOUT_VERSION,
+            # A new release may preprocess differently under the same settings.
+            "package_version": __version__,
         },
         sort_keys=True,
     )
