@@ -73,12 +73,11 @@ def test_sph_length_is_confounded_with_label():
 
 def test_ptbxl_labels_are_consistent_with_simulated_statements():
     plan = labelsets.sample_ptbxl_plan(600, np.random.default_rng(2), supported={"PACE", "IVCD"})
-    mapping = labelsets.scp_statement_map()
     seen = set()
     for row in plan:
         assert row.scp_codes, row
         for code in row.scp_codes:
-            target = mapping[code]
+            target = labelsets.simulator_statement(code, {"PACE", "IVCD"})
             assert target != "", f"{code} has no simulator statement but was written"
             assert target not in {"INJAS", "SVTAC"}  # unsupported extras are dropped
             if target not in ("-", "1"):
@@ -92,6 +91,14 @@ def test_ptbxl_labels_are_consistent_with_simulated_statements():
     assert {"PACE", "IVCD", "NORM", "IMI", "AFIB"} <= seen
     norm_share = np.mean(["NORM" in r.scp_codes for r in plan])
     assert norm_share == pytest.approx(957 / 2193, abs=0.06)  # fold-9 prevalence
+
+
+def test_simulator_statement_prefers_the_simulators_own_key():
+    assert labelsets.simulator_statement("ISCAL", {"ISCAL"}) == "ISCAL"
+    assert labelsets.simulator_statement("ISCAL", set()) == "146"
+    assert labelsets.simulator_statement("INJAS", set()) == ""  # PTB-XL-only, not supported
+    assert labelsets.simulator_statement("LMI", None) == ""
+    assert labelsets.simulator_statement("SR", set()) == "-"
 
 
 def test_ptbxl_axis_rules():

@@ -68,17 +68,18 @@ class SphFilter:
 
     def apply(self, x: np.ndarray, fs: float) -> np.ndarray:
         # Zero-phase filters: a linear-phase recorder does not distort ST segments. A 2-s odd
-        # extension at both ends keeps the high-pass from ringing at the record's edges.
+        # mirror extension at both ends keeps the high-pass from ringing at the edges (an odd
+        # extension would step when a record starts inside a QRS).
         pad = min(x.shape[-1] - 1, int(2 * fs))
         out = x
         if self.mains_hz < fs / 2:
             b, a = sps.iirnotch(self.mains_hz, Q=30.0, fs=fs)
-            out = sps.filtfilt(b, a, out, axis=-1, padlen=pad)
+            out = sps.filtfilt(b, a, out, axis=-1, padlen=pad, padtype="even")
         sos_hp = sps.butter(2, self.highpass_hz, btype="highpass", fs=fs, output="sos")
-        out = sps.sosfiltfilt(sos_hp, out, axis=-1, padlen=pad)
+        out = sps.sosfiltfilt(sos_hp, out, axis=-1, padlen=pad, padtype="even")
         if self.lowpass_hz < fs / 2:
             sos_lp = sps.butter(4, self.lowpass_hz, btype="lowpass", fs=fs, output="sos")
-            out = sps.sosfiltfilt(sos_lp, out, axis=-1, padlen=pad)
+            out = sps.sosfiltfilt(sos_lp, out, axis=-1, padlen=pad, padtype="even")
         return out
 
 

@@ -11,8 +11,10 @@ no 10-s record), age/sex from the normal/abnormal group of the patient's first r
 records per patient from the real patient multiplicity.
 
 PTB-XL: SCP statement sets are drawn with fold-9 frequencies (a complete, representative fold)
-and mapped to simulator statements with ``scp_statement_map.csv``; SCP statements the simulator
-cannot show are dropped from the written labels so labels never claim what the signal lacks.
+and mapped to simulator statements: the SCP key itself where the simulator draws it
+(``simulator.EXTRA_PATHOLOGIES``), else the SPH statement in ``scp_statement_map.csv``; SCP
+statements the simulator cannot show are dropped from the written labels, so labels never claim
+what the signal lacks.
 MI statements take their age modifier from ``infarction_stadium1`` (Stadium I/I-II -> acute
 +330, II -> recent +331, II-III/III -> old +332); ``heart_axis`` adds the axis statements 120/121
 (always for the abnormal ALAD/ARAD/AXL/AXR, for LAD/RAD unless the record is NORM, because
@@ -220,14 +222,11 @@ def ptbxl_statements(
     scp: Collection[str], heart_axis: str, stadium1: str, supported: Collection[str] | None = None
 ) -> tuple[str, ...]:
     """Simulator statements for an SCP set (see the module notes for the rules)."""
-    mapping = scp_statement_map()
     modifier = _STADIUM_MODIFIER.get(stadium1)
     out: list[str] = []
     for code in scp:
-        stmt = mapping.get(code, "")
+        stmt = simulator_statement(code, supported)
         if stmt in ("", "-"):
-            continue
-        if supported is not None and not _is_supported(stmt, supported):
             continue
         if modifier is not None and stmt.isdigit() and int(stmt) in _SPH_MI_CODES:
             stmt = f"{stmt}+{modifier}"
@@ -245,8 +244,16 @@ def ptbxl_statements(
     return tuple(out) if out else ("1",)
 
 
-def _is_supported(stmt: str, supported: Collection[str]) -> bool:
-    return stmt[0].isdigit() or stmt in supported
+def simulator_statement(code: str, supported: Collection[str] | None = None) -> str:
+    """The simulator statement for one SCP code: the SCP key itself when the simulator lists it
+    in ``supported`` (its PTB-XL-only keys), else the SPH statement of ``scp_statement_map.csv``
+    (``'-'``: kept without a statement, ``''``: cannot be simulated)."""
+    if supported is not None and code in supported:
+        return code
+    stmt = scp_statement_map().get(code, "")
+    if stmt and stmt != "-" and not stmt[0].isdigit() and supported is not None and stmt not in supported:
+        return ""
+    return stmt
 
 
 def sample_ptbxl_labels(
@@ -258,11 +265,9 @@ def sample_ptbxl_labels(
     ``supported`` lists the simulator's PTB-XL-only keys (``simulator.EXTRA_PATHOLOGIES``);
     SCP statements needing an unsupported key are dropped. Sets left empty are redrawn.
     """
-    mapping = scp_statement_map()
     while True:
         raw = str(_column("ptbxl_label_sets.csv", "scp_codes")[_draw(rng, "ptbxl_label_sets.csv", "n")]).split(";")
-        kept = [c for c in raw if mapping.get(c, "") != ""
-                and (mapping[c] == "-" or supported is None or _is_supported(mapping[c], supported))]
+        kept = [c for c in raw if simulator_statement(c, supported) != ""]
         if any(c != "SR" for c in kept) or kept == raw:
             break
     kept = sorted(kept, key=lambda c: (c == "SR", c))
