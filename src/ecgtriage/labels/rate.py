@@ -9,6 +9,10 @@ import numpy as np
 
 #: Lead used for R-peak detection (index in the canonical order I, II, III, aVR, ...).
 LEAD_II = 1
+#: Shortest RR the detector accepts (s). NeuroKit's default (0.3 s) drops beats of AF with a
+#: rapid response, whose shortest RR is well below 300 ms; 0.2 s is the ventricular refractory
+#: period, so no real beat pair is closer.
+MIN_RR_S = 0.2
 #: Mean ventricular rates (beats/min) accepted as a measurement; outside is a detector failure.
 PLAUSIBLE_RATE = (20.0, 300.0)
 
@@ -38,7 +42,7 @@ def ventricular_rate(lead: np.ndarray, fs: float) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cleaned = nk.ecg_clean(x, sampling_rate=fs)
-            _, info = nk.ecg_peaks(cleaned, sampling_rate=fs)
+            _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method="neurokit", mindelay=MIN_RR_S)
     except Exception as exc:  # neurokit raises assorted errors on degenerate input
         raise RateError(f"R-peak detection failed: {type(exc).__name__}: {exc}") from exc
     peaks = np.asarray(info.get("ECG_R_Peaks", []), dtype=np.int64)

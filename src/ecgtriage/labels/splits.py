@@ -198,10 +198,10 @@ def _stratified_patient_split(records, patients, source_format, rng, val_fractio
 
 
 def _statement_keys(row, source_format) -> set[str]:
-    """Statements (with and without modifier) a record holds, for the rare-statement rule."""
+    """Codes and exact statements a record holds, for the rare-statement rule."""
     keys = set()
     for s in record_statements(row, source_format, where=f"record {row.get('record_id')}: statements"):
-        keys.add(f"{s.vocabulary}:{s.code}")
-        if s.modifier is not None:
-            keys.add(f"{s.vocabulary}:{s.code}+{s.modifier}")
+        # the primary code and the exact statement (a bare MI code differs from "MI, old")
+        keys.add(f"code:{s.vocabulary}:{s.code}")
+        keys.add(f"statement:{s.vocabulary}:{s.raw}")
     return keys

@@ -1,0 +1,181 @@
+"""Rules C1-C2, R1-R5 and their PTB-XL/Challenge analogues on hand-built records; collapse."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecgtriage.labels import coarsen, collapse_to_tier, encode_targets, load_scheme
+from ecgtriage.labels.tables import aha_primary_codes
+
+TIER4 = ("Normal", "Mild", "Moderate", "Serious")
+
+
+def tier_of(statements, source_format="sph", **columns):
+    index = pd.DataFrame({"record_id": ["r1"], "statements": [statements], **{k: [v] for k, v in columns.items()}})
+    targets = encode_targets(index, source_format, "tier4")
+    label = int(targets.y[0])
+    return (TIER4[label] if label >= 0 else None), targets.details.loc[0, "rules"]
+
+
+@pytest.mark.parametrize(
+    "statements, tier, rule",
+    [
+        ("51;85", "Moderate", "C1"),
+        ("50;86", "Moderate", "C1"),
+        ("85", "Serious", ""),
+        ("86", "Serious", ""),
+        ("51;81", "Moderate", "C1"),
+        ("50;108", "Serious", "C2"),
+        ("108", "Moderate", ""),
+        ("165+330", "Serious", "R1a"),
+        ("161+331", "Serious", "R1a"),
+        ("160+332", "Moderate", "R1b"),
+        ("166", "Moderate", "R1b"),
+        ("50+346", "Serious", "R2"),
+        ("50+347", "Moderate", ""),
+        ("50", "Moderate", ""),
+        ("145+363", "Serious", "R3b"),
+        ("145+363;161+332", "Moderate", "R3a"),
+        ("145+363;161", "Serious", "R3b"),
+        ("145+362", "Moderate", ""),
+        ("60+310", "Moderate", "R4"),
+        ("60+341", "Moderate", "R4"),
+        ("60+308", "Mild", ""),
+        ("30+341", "Mild", ""),
+        ("147+367", "Moderate", "R5"),
+        ("147", "Mild", ""),
+    ],
+)
+def test_sph_rules(statements, tier, rule):
+    got, fired = tier_of(statements)
+    assert got == tier
+    if rule:
+        assert rule in fired.split(";")
+    else:
+        assert fired == ""
+
+
+def test_most_severe_statement_wins_per_statement_modifiers():
+    assert tier_of("60+308;60+341")[0] == "Moderate"
+    assert tier_of("22;23")[0] == "Mild"
+    assert tier_of("1;1")[0] == "Normal"
+    assert tier_of("22;148")[0] == "Serious"
+
+
+def test_tier3_is_nested_coarsening_of_tier4():
+    index = pd.DataFrame({"record_id": list("abcd"), "statements": ["1", "22", "50", "88"]})
+    t4 = encode_targets(index, "sph", "tier4").y
+    t3 = encode_targets(index, "sph", "tier3")
+    assert t3.classes == ("Normal", "Monitor", "Serious")
+    assert t3.y.tolist() == [0, 1, 1, 2]
+    assert coarsen(t4, "tier3").tolist() == [0, 1, 1, 2]
+    assert coarsen(np.array([-1, 1]), "tier3b").tolist() == [-1, 0]
+
+
+def test_aha44_multi_hot_dedups_primary_codes():
+    index = pd.DataFrame({"record_id": ["a"], "statements": ["60+310;60+341;147"]})
+    t = encode_targets(index, "sph", "aha44")
+    codes = aha_primary_codes()
+    assert t.y.shape == (1, 44)
+    assert [codes[i] for i in np.flatnonzero(t.y[0])] == ["60", "147"]
+    assert list(codes) == sorted(codes, key=int)
+
+
+def _hot(*codes):
+    order = aha_primary_codes()
+    row = np.zeros(44, bool)
+    for c in codes:
+        row[order.index(str(c))] = True
+    return row
+
+
+def test_collapse_uses_modifier_free_rules():
+    preds = np.stack([
+        _hot(1), _hot(50), _hot(165), _hot(51, 85), _hot(85), _hot(50, 108),
+        _hot(60, 147), _hot(), _hot(148), _hot(145), _hot(22, 161),
+    ])
+    got = [TIER4[i] for i in collapse_to_tier(preds, "tier4")]
+    assert got == ["Normal", "Moderate", "Moderate", "Moderate", "Serious", "Serious",
+                   "Mild", "Normal", "Serious", "Moderate", "Moderate"]
+    assert collapse_to_tier(preds[:3], "tier3").tolist() == [0, 1, 1]
+
+
+def test_collapse_rejects_wrong_width():
+    with pytest.raises(ValueError, match=r"expected shape \(N, 44\), found \(2, 5\)"):
+        collapse_to_tier(np.zeros((2, 5), bool))
+
+
+@pytest.mark.parametrize(
+    "statements, stadium1, stadium2, tier",
+    [
+        ("IMI;SR", "Stadium I", "", "Serious"),
+        ("ASMI;SR", "Stadium II", "", "Serious"),
+        ("ILMI", "Stadium I-II", "", "Serious"),
+        ("IMI;SR", "Stadium III", "", "Moderate"),
+        ("IMI;SR", "Stadium II-III", "", "Moderate"),
+        ("IMI;SR", "unknown", "", "Moderate"),
+        ("IMI;SR", "", "", "Moderate"),
+        ("AMI", "Stadium III", "Stadium II", "Serious"),
+        ("INJAS;SR", "", "", "Serious"),
+        ("SR", "", "", "Normal"),
+        ("NORM;SR", "", "", "Normal"),
+        ("NORM;PVC;SR", "", "", "Mild"),
+        ("NORM;AFIB", "", "", "Moderate"),
+        ("STE_;SR", "", "", "Serious"),
+        ("STE_;IMI", "Stadium III", "", "Moderate"),
+        ("INVT", "", "", "Moderate"),
+        ("WPW;AFIB", "", "", "Serious"),
+    ],
+)
+def test_ptbxl_tiers(statements, stadium1, stadium2, tier):
+    got, _ = tier_of(statements, "ptbxl", infarction_stadium1=stadium1, infarction_stadium2=stadium2, heart_axis="LAD")
+    assert got == tier
+
+
+def test_ptbxl_af_without_signal_falls_back_and_says_so():
+    index = pd.DataFrame({"record_id": ["1"], "statements": ["AFIB;SR"]})
+    t = encode_targets(index, "ptbxl", "tier4")
+    assert TIER4[t.y[0]] == "Moderate"
+    assert t.details.loc[0, "rate_status"].startswith("no_signal")
+
+
+def test_heart_axis_counts_for_aha44_not_tier():
+    index = pd.DataFrame({"record_id": ["1", "2"], "statements": ["NORM;SR", "NORM"], "heart_axis": ["LAD", "RAD"]})
+    a = encode_targets(index, "ptbxl", "aha44")
+    codes = aha_primary_codes()
+    assert [codes[i] for i in np.flatnonzero(a.y[0])] == ["1", "121"]
+    assert [codes[i] for i in np.flatnonzero(a.y[1])] == ["1", "120"]
+    assert encode_targets(index, "ptbxl", "tier4").y.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "statements, tier",
+    [
+        ("426783006", "Normal"),            # sinus rhythm only
+        ("314208002", "Serious"),           # rapid AF (50+346)
+        ("164931005", "Serious"),           # ST elevation
+        ("164931005;164867002", "Moderate"),  # ST elevation with old MI (S3)
+        ("27885002", "Serious"),            # complete heart block
+        ("195060002;164889003", "Serious"),  # pre-excited AF (S2)
+        ("251139008", None),                # lead reversal: tier unknown
+        ("251139008;27885002", "Serious"),  # unknown does not matter once Serious
+        ("251139008;426177001", None),      # Mild + unknown: undeterminable
+    ],
+)
+def test_challenge_tiers(statements, tier):
+    assert tier_of(statements, "challenge")[0] == tier
+
+
+def test_class_observable_reflects_source_vocabulary():
+    index = pd.DataFrame({"record_id": ["1"], "statements": ["NORM"]})
+    obs = encode_targets(index, "ptbxl", "aha44").class_observable
+    codes = aha_primary_codes()
+    unseen = {"31", "36", "37", "54", "80", "81", "86", "152", "155"}  # labels.md 3.6
+    assert not any(obs[codes.index(c)] for c in unseen)
+    assert obs[codes.index("147")] and obs[codes.index("82")]
+
+
+def test_ladder_scheme_on_sph_is_refused():
+    index = pd.DataFrame({"record_id": ["1"], "statements": ["1"]})
+    with pytest.raises(ValueError, match="scheme 'superdiagnostic' has no rows for sph statements"):
+        encode_targets(index, "sph", load_scheme("superdiagnostic"))
