@@ -294,3 +294,38 @@ def test_cli_synth_and_errors(tmp_path, capsys):
     assert "exists and is not empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synth", "--format", "sph", "--n", "0", "--out", str(tmp_path / "z")])
+
+
+# ---------------------------------------------------------------------------------- figure
+def test_draw_ecg_uses_clinical_scales():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ecgtriage.synth import plot
+
+    fs = 500
+    sig = np.zeros((12, 10 * fs), dtype=np.float32)
+    sig[1, 1000:1010] = 1.0  # a 1-mV spike in lead II at t = 2 s
+    fig, ax = plt.subplots()
+    plot.draw_ecg(ax, sig, fs, title="t")
+    assert ax.get_xlim() == (0.0, plot.CAL_MM + 250.0)  # 10 s at 25 mm/s
+    traces = [line for line in ax.lines if len(line.get_xdata()) == 10 * fs]
+    assert len(traces) == 1  # the rhythm strip (lead II, full 10 s)
+    x, y = traces[0].get_xdata(), traces[0].get_ydata()
+    assert x[1000] - x[0] == pytest.approx(50.0)  # 2 s -> 50 mm
+    assert y.max() - np.median(y) == pytest.approx(10.0)  # 1 mV -> 10 mm
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"draw_ecg: need 10 s \(5000 samples\), got 100"):
+        plot.draw_ecg(ax, sig[:, :100], fs)
+
+
+@pytest.mark.skipif(not HAVE_SIMULATOR, reason="ecgtriage.synth.simulator not available yet")
+def test_synth_figure_cli(tmp_path):
+    from ecgtriage.cli import main
+
+    out = tmp_path / "fig.png"
+    assert main(["synth-figure", "--out", str(out), "--codes", "Moderate=50", "--dpi", "40"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["synth-figure", "--out", str(out), "--codes", "50"]) == 1

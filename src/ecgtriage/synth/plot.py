@@ -24,12 +24,13 @@ _MAJOR = "#e58080"
 
 
 def _grid(ax, width_mm: float, height_mm: float) -> None:
-    for x in np.arange(0, width_mm + 0.01, 1.0):
-        major = abs(x / 5 - round(x / 5)) < 1e-6
-        ax.axvline(x, color=_MAJOR if major else _MINOR, lw=0.6 if major else 0.3, zorder=0)
-    for y in np.arange(0, height_mm + 0.01, 1.0):
-        major = abs(y / 5 - round(y / 5)) < 1e-6
-        ax.axhline(y, color=_MAJOR if major else _MINOR, lw=0.6 if major else 0.3, zorder=0)
+    from matplotlib.collections import LineCollection
+
+    for step, color, lw in ((1.0, _MINOR, 0.3), (5.0, _MAJOR, 0.6)):
+        xs = np.arange(0, width_mm + 1e-6, step)
+        ys = np.arange(0, height_mm + 1e-6, step)
+        segs = [((x, 0), (x, height_mm)) for x in xs] + [((0, y), (width_mm, y)) for y in ys]
+        ax.add_collection(LineCollection(segs, colors=color, linewidths=lw, zorder=0 if step == 1 else 1))
 
 
 def _calibration(ax, y0: float) -> None:
