@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -107,6 +109,7 @@ def test_deterministic_by_seed_and_multilabel():
     b = bootstrap_metrics(y, p, pids, multilabel=True, thresholds=0.5, n_boot=100, seed=3)
     c = bootstrap_metrics(y, p, pids, multilabel=True, thresholds=0.5, n_boot=100, seed=4)
     assert a == b
+    json.dumps(a, allow_nan=False)
     assert a["summary"]["macro_auroc"] != c["summary"]["macro_auroc"]
     ref = compute_metrics(y, p, multilabel=True, thresholds=0.5)
     assert a["summary"]["accuracy"]["estimate"] == pytest.approx(ref["accuracy"])

@@ -11,6 +11,7 @@ from ecgtriage.evaluate.robustness import (
     SNR_LEVELS_DB,
     CorruptionNotApplicable,
     apply_corruption,
+    degradation_curves,
     degradation_summary,
     evaluate_corruptions,
 )
@@ -116,3 +117,7 @@ def test_degradation_summary_hand_computed():
     assert out.loc[("tier3", "gaussian"), "at_worst"] == pytest.approx(0.5)
     assert out.loc[("tier3", "powerline_50hz"), "status"] == "not applicable"
     assert out.loc[("aha44", "gaussian"), "auc_normalised"] == 1.0
+    curves = degradation_curves(res, "f1")
+    g = curves[(curves.scheme == "tier3") & (curves.corruption == "gaussian")]
+    assert g["relative"].tolist() == pytest.approx([1.0, 0.75, 0.5])
+    assert curves.loc[curves.corruption == "powerline_50hz", "relative"].isna().all()

@@ -40,6 +40,7 @@ __all__ = [
     "apply_corruption",
     "corruption_rng",
     "evaluate_corruptions",
+    "degradation_curves",
     "degradation_summary",
 ]
 
@@ -263,6 +264,32 @@ def evaluate_corruptions(
         rows.append({**base, "status": "ok",
                      **run(lambda b, c=corruption, s=sev, g=rng: c.fn(b, fs, s, g))})
     return pd.DataFrame(rows)
+
+
+def degradation_curves(
+    results: pd.DataFrame, metric: str, *, group_by: Sequence[str] = ("scheme",)
+) -> pd.DataFrame:
+    """Degradation curves: ``results`` plus ``clean`` and ``relative`` (metric / clean metric).
+
+    ``results`` holds :func:`evaluate_corruptions` rows of one or several models (identified by
+    the ``group_by`` columns), each with its ``clean`` row. Plot ``relative`` (or ``metric``)
+    against ``rank`` or ``severity`` per corruption; rows that are not applicable keep NaN.
+    """
+    keys = list(group_by)
+    missing = [c for c in [*keys, "corruption", metric] if c not in results.columns]
+    if missing:
+        raise ValueError(f"results: expected columns {missing} (missing)")
+    clean = results[results["corruption"] == "clean"]
+    n_models = len(results.drop_duplicates(keys)) if keys else 1
+    if len(clean) != n_models or (keys and clean.duplicated(keys).any()):
+        raise ValueError(f"results: expected one clean row per model ({n_models}), found {len(clean)}")
+    if keys:
+        ref = clean[keys + [metric]].rename(columns={metric: "clean"})
+        out = results.merge(ref, on=keys, how="left", validate="many_to_one")
+    else:
+        out = results.assign(clean=float(clean[metric].iloc[0]))
+    out["relative"] = out[metric] / out["clean"].where(out["clean"] != 0)
+    return out
 
 
 def degradation_summary(
