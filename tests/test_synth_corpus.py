@@ -200,6 +200,19 @@ def test_ptbxl_records(ptbxl_dir):
             assert rec.adc_gain == [1000.0] * 12
 
 
+def test_wfdb_writer_is_byte_identical_to_wfdb_wrsamp(tmp_path):
+    x = np.round(np.random.default_rng(0).normal(0, 3, size=(12, 1000)), 3)
+    x[3, :5] = 40.0  # saturates: both clip to 32767 counts
+    corpus._write_wfdb(tmp_path, "ours/rec", x, 100)
+    (tmp_path / "ref").mkdir()
+    codes = np.clip(np.round(x * 1000), -32768, 32767).astype(np.int16).T
+    wfdb.wrsamp("rec", fs=100, units=["mV"] * 12, sig_name=list(device.PTBXL_LEADS),
+                d_signal=codes, fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
+                write_dir=str(tmp_path / "ref"))
+    for ext in ("hea", "dat"):
+        assert (tmp_path / "ours" / f"rec.{ext}").read_bytes() == (tmp_path / "ref" / f"rec.{ext}").read_bytes()
+
+
 def test_deterministic_by_seed_and_independent_of_workers(tmp_path):
     a = corpus.write_sph_corpus(tmp_path / "a", 6, 3, workers=1, progress=False, simulate=SIMULATE)
     b = corpus.write_sph_corpus(tmp_path / "b", 6, 3, workers=2, progress=False, simulate=SIMULATE)
