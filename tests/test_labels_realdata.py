@@ -98,3 +98,17 @@ def test_challenge_records_encode(shared_data):
     long = statement_table(index, "challenge")
     assert (long["match_type"] != "unmapped").all()  # every code is in snomed_to_aha.csv
     assert tier4.known.mean() > 0.8
+
+
+def test_base_variant_as_user_scheme_reproduces_labels_md(sph_index, tmp_path):
+    """labels.md 3.4 'base' (code only + C1/C2, MI Serious): 13,905 / 7,421 / 4,133 / 311.
+    A user scheme whose rows come before tier4's neutralises R1-R5 through the generic engine."""
+    path = tmp_path / "base.csv"
+    path.write_text(
+        "# name: tier4-base\n# version: base-1\n# extends: tier4\n"
+        "vocabulary,statement,modifier,when,class\n"
+        "aha,160|161|165|166,,,Serious\naha,50|145,,,Moderate\naha,60|147,,,Mild\n",
+        encoding="utf-8",
+    )
+    base = encode_targets(sph_index, "sph", str(path))
+    assert np.bincount(base.y).tolist() == [13905, 7421, 4133, 311]

@@ -1,9 +1,6 @@
 """The package's label data tables: complete, consistent, every referenced code exists."""
 
-import ast
-
 import pandas as pd
-import pytest
 
 from ecgtriage.labels import load_scheme, tables
 from ecgtriage.labels.conditions import Condition

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 _CLAUSE = re.compile(r"^(\w+)\((.*)\)$")
 _SET_KINDS = {"codes_any", "codes_none", "modifiers_any", "modifiers_none"}
@@ -153,19 +153,3 @@ class Condition:
 
 def _split_values(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split("|") if v.strip())
-
-
-def context_attrs_from_row(row: Mapping[str, Any], names: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
-    """Collect record attributes: ``names`` maps attribute → index columns whose values form a set."""
-    out: dict[str, Any] = {}
-    for attr, columns in names.items():
-        values = set()
-        for column in columns:
-            value = row.get(column)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                continue
-            text = str(value).strip()
-            if text:
-                values.add(text)
-        out[attr] = frozenset(values)
-    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping
 
 from ecgtriage.labels import tables
@@ -38,8 +39,7 @@ def record_statements(row: Mapping[str, Any], source_format: str, where: str = "
     """Statements of one index row; raises ``ValueError`` naming ``where`` for malformed text."""
     text = _cell(row, "statements")
     if source_format == "sph":
-        known = set(int(c) for c in tables.aha_primary_codes())
-        modifiers = set(int(c) for c in tables.aha_modifier_codes())
+        known, modifiers = _aha_int_codes()
         return [
             TaggedStatement("aha", str(s.code), None if s.modifier is None else str(s.modifier), str(s))
             for s in parse_aha_code(text, known, modifiers, where=where)
@@ -53,6 +53,12 @@ def record_statements(row: Mapping[str, Any], source_format: str, where: str = "
     if source_format == "challenge":
         return [TaggedStatement("snomed", code, None, code) for code in _split_codes(text.replace(",", ";"), ";")]
     raise ValueError(f"{where}: unknown source format {source_format!r}; expected sph, ptbxl or challenge")
+
+
+@lru_cache(maxsize=None)
+def _aha_int_codes() -> tuple[frozenset[int], frozenset[int]]:
+    return (frozenset(int(c) for c in tables.aha_primary_codes()),
+            frozenset(int(c) for c in tables.aha_modifier_codes()))
 
 
 def _split_codes(text: str, sep: str) -> list[str]:
