@@ -72,11 +72,12 @@ def fake_results() -> dict:
     curves = []
     for scheme in schemes:
         curves.append({"scheme": scheme, "seed": 0, "test_set": "internal", "corruption": None,
-                       "severity": None, "value": 0.7})
-        for corruption in ("gaussian", "powerline"):
-            for snr, v in ((24, 0.68), (12, 0.6), (6, 0.45), (0, 0.3)):
+                       "severity": None, "rank": 0, "unit": "", "value": 0.7})
+        for corruption, unit in (("gaussian", "dB SNR"), ("missing_leads", "leads zeroed")):
+            for rank, (level, v) in enumerate(((24, 0.68), (12, 0.6), (6, 0.45), (0, 0.3)), 1):
                 curves.append({"scheme": scheme, "seed": 0, "test_set": "internal",
-                               "corruption": corruption, "severity": snr, "value": v})
+                               "corruption": corruption, "severity": level, "rank": rank,
+                               "unit": unit, "value": v})
     return {
         "schema_version": 1, "package_version": "0.1.0", "created": "2026-01-01T00:00:00Z",
         "synthetic": True, "wall_time_s": 321.0, "config_hash": "abc123def456",
@@ -109,8 +110,8 @@ def fake_results() -> dict:
             "rows": [{"statement": "PACE", "status": "unseen", "n": 4,
                       "detection": {"aha44": 0.25, "tier4": 0.5, "tier3": None}}],
         },
-        "robustness": {"metric_label": "3-tier macro-F1", "curves": curves,
-                       "summary": [{"scheme": "tier3", "test_set": "internal",
+        "robustness": {"metric_label": "3-tier macro-F1", "curves": curves, "skipped": [],
+                       "summary": [{"scheme": "tier3", "seed": 0, "test_set": "internal",
                                     "corruption": "gaussian", "clean": 0.7, "auc": 0.8}]},
         "caveats": ["Synthetic data."],
         "cells": [{"id": f"{s}-s0", "scheme": s, "seed": 0, "hash": "h", "classes": ["a"]}

@@ -91,7 +91,7 @@ def make_cells(
     return cells
 
 
-def testset_key(name: str, content_hash: str, corruption: str | None = None,
+def prediction_key(name: str, content_hash: str, corruption: str | None = None,
                  severity: float | None = None, noise_seed: int | None = None) -> str:
     """File-name key of one (possibly corrupted) test set: readable name + short hash."""
     parts = {"name": name, "content": content_hash, "corruption": corruption,

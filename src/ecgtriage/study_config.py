@@ -69,14 +69,25 @@ class EvaluationConfig:
 
     bootstrap: int = 200  #: patient-bootstrap resamples for the confidence intervals
     bootstrap_ci: float = 0.95
+    #: Names in ``ecgtriage.evaluate.robustness.CORRUPTIONS``; power-line noise is left out of
+    #: the default because mains frequencies lie above the Nyquist rate of 100-Hz caches.
     corruptions: list[str] = field(
-        default_factory=lambda: ["baseline_wander", "muscle", "electrode_motion", "powerline",
-                                 "gaussian"]
+        default_factory=lambda: ["gaussian", "baseline_wander", "muscle", "electrode_motion",
+                                 "missing_leads"]
     )
-    severities: list[float] = field(default_factory=lambda: [24.0, 12.0, 6.0, 0.0])  #: SNR dB
+    #: Per corruption, the levels to run (default: the registry's levels, mildest first).
+    severities: dict[str, list[float]] = field(default_factory=dict)
     corrupt_external: bool = True  #: corrupt external test sets as well as the internal one
     batch_size: int = 256
     seed: int = 0  #: seed of corruption noise and bootstrap resampling
+
+    def levels(self, name: str) -> list[float]:
+        """Severities of corruption ``name``, mildest first."""
+        from ecgtriage.evaluate.robustness import CORRUPTIONS
+
+        if name in self.severities:
+            return [float(v) for v in self.severities[name]]
+        return [float(v) for v in CORRUPTIONS[name].severities]
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,7 @@ def load_study_config(path: str | Path | None = None, **overrides: Any) -> Study
     for key, value in overrides.items():
         if value is None:
             continue
-        cfg = _set_dotted(cfg, key.replace("__", ".").split("."), value, key)
+        cfg = _set_dotted(cfg, key.replace("__", ".").split("."), value, key, "override ")
     validate(cfg)
     return cfg
 
@@ -149,7 +160,7 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _set_dotted(obj: Any, parts: list[str], value: Any, full: str) -> Any:
+def _set_dotted(obj: Any, parts: list[str], value: Any, full: str, where: str) -> Any:
     names = {f.name for f in dataclasses.fields(obj)}
     if parts[0] not in names:
         raise ValueError(f"override {full}: unknown setting {parts[0]!r}; expected one of "
@@ -157,8 +168,9 @@ def _set_dotted(obj: Any, parts: list[str], value: Any, full: str) -> Any:
     if len(parts) == 1:
         current = cfgmod.to_dict(obj)
         current[parts[0]] = cfgmod.to_dict(value) if dataclasses.is_dataclass(value) else value
-        return cfgmod.from_dict(type(obj), current, where=f"override {full}")
-    child = _set_dotted(getattr(obj, parts[0]), parts[1:], value, full)
+        return cfgmod.from_dict(type(obj), current, where=where.rstrip(". ").rstrip() or "override")
+    child = _set_dotted(getattr(obj, parts[0]), parts[1:], value, full,
+                        f"{where}{parts[0]}.")
     return dataclasses.replace(obj, **{parts[0]: child})
 
 
@@ -179,6 +191,12 @@ def validate(cfg: StudyConfig) -> None:
             f"data.synthetic: expected n_train >= 30 and n_external >= 10 so that every split "
             f"has records, found n_train={syn.n_train}, n_external={syn.n_external}"
         )
+    from ecgtriage.evaluate.robustness import CORRUPTIONS
+
+    for name in [*cfg.evaluation.corruptions, *cfg.evaluation.severities]:
+        if name not in CORRUPTIONS:
+            raise ValueError(f"evaluation.corruptions: unknown corruption {name!r}; expected "
+                             f"some of {', '.join(sorted(CORRUPTIONS))}")
     if cfg.evaluation.bootstrap < 0:
         raise ValueError(f"evaluation.bootstrap: expected >= 0, found {cfg.evaluation.bootstrap}")
     if not 0 < cfg.evaluation.bootstrap_ci < 1:

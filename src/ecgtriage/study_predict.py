@@ -8,7 +8,6 @@ of the test set's content and corruption), which is what makes an interrupted st
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,16 @@ class TestSet:
     dataset: Any  #: ``ecgtriage.study_data.Dataset``
     record_ids: tuple[str, ...]
     corruption: str | None = None
-    severity: float | None = None  #: SNR in dB
+    severity: float | None = None  #: in the corruption's unit (dB SNR, leads, seconds...)
+    rank: int = 0  #: 0 = clean, 1.. = mildest..most severe level of the corruption
 
     @property
     def clean(self) -> bool:
         return self.corruption is None
 
-    def with_corruption(self, corruption: str, severity: float) -> TestSet:
+    def with_corruption(self, corruption: str, severity: float, rank: int) -> TestSet:
         return TestSet(self.name, self.kind, self.dataset, self.record_ids, corruption,
-                       float(severity))
+                       float(severity), rank)
 
 
 def prob_columns(classes: list[str]) -> list[str]:
@@ -59,42 +59,38 @@ def probabilities(table: pd.DataFrame, classes: list[str]) -> np.ndarray:
     return table[cols].to_numpy(dtype=np.float32)
 
 
-def noise_rng(seed: int, test_set: TestSet) -> np.random.Generator:
-    """The generator of one corrupted copy: same seed, corruption and level → same noise.
+def load_signals(test_set: TestSet, ids: list[str], rng: np.random.Generator | None = None
+                 ) -> np.ndarray:
+    """float32 (n, 12, T) signals of ``ids`` in that order, corrupted when the set says so.
 
-    Keyed by names (CRC32), not by position in any list, so adding a corruption to the
-    configuration does not change the noise of the others.
+    ``rng`` is the corruption's generator (``evaluate.robustness.corruption_rng``), consumed
+    chunk after chunk in record order so the result equals corrupting the whole set at once.
     """
-    key = f"{test_set.name}|{test_set.corruption}|{test_set.severity:g}".encode()
-    return np.random.default_rng([int(seed), zlib.crc32(key)])
-
-
-def load_signals(test_set: TestSet, ids: list[str], corrupt_fn: Any = None,
-                 rng: np.random.Generator | None = None) -> np.ndarray:
-    """float32 (n, 12, T) signals of ``ids``, corrupted when the test set says so."""
     cache = test_set.dataset.cache
     rows = cache.rows_for(ids)
-    x = np.asarray(cache.signals[np.sort(rows)], dtype=np.float32)
-    # Fancy indexing a memmap with sorted rows reads sequentially; restore the requested order.
-    order = np.argsort(np.argsort(rows))
-    x = x[order]
+    # Reading a memmap with sorted rows is sequential; then restore the requested order.
+    x = np.asarray(cache.signals[np.sort(rows)], dtype=np.float32)[np.argsort(np.argsort(rows))]
     if test_set.corruption is not None:
-        x = corrupt_fn(x, cache.fs, test_set.corruption, test_set.severity, rng)
+        from ecgtriage.evaluate.robustness import CORRUPTIONS
+
+        x = CORRUPTIONS[test_set.corruption].fn(x, cache.fs, test_set.severity, rng)
     return x
 
 
 def predict_test_set(model: Any, classes: list[str], test_set: TestSet, *, device: str,
-                     batch_size: int, corrupt_fn: Any = None, noise_seed: int = 0
-                     ) -> pd.DataFrame:
+                     batch_size: int, noise_seed: int = 0) -> pd.DataFrame:
     """Predict every record of ``test_set`` → table keyed by ``record_id``."""
     from ecgtriage.train.predict import predict_proba
 
+    rng = None
+    if test_set.corruption is not None:
+        from ecgtriage.evaluate.robustness import corruption_rng
+
+        rng = corruption_rng(noise_seed, test_set.corruption, test_set.severity)
     ids = list(test_set.record_ids)
-    rng = noise_rng(noise_seed, test_set) if test_set.corruption is not None else None
     parts = []
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        x = load_signals(test_set, chunk, corrupt_fn, rng)
+        x = load_signals(test_set, ids[start:start + _CHUNK], rng)
         parts.append(predict_proba(model, x, batch_size=batch_size, device=device,
                                    progress=False))
     proba = np.concatenate(parts) if parts else np.zeros((0, len(classes)), np.float32)

@@ -122,20 +122,18 @@ def write_tables(out: Path, results: dict[str, Any], scored: Any) -> None:
     ]
     tables["robustness_curves"] = results["robustness"].get("curves", [])
     tables["robustness_summary"] = results["robustness"].get("summary", [])
-    tables["rare_unseen"] = [
-        {k: v for k, v in row.items() if k != "detection"}
-        | {f"detection[{s}]": d for s, d in row.get("detection", {}).items()}
-        for row in results["rare_unseen"].get("rows", [])
-    ]
+    tables["rare_unseen"] = results["rare_unseen"].get("table", [])
     tables["rare_unseen_headline"] = [
         {k: v for k, v in h.items() if k != "rate"} | _ci_columns("rate", h.get("rate"))
         for h in results["rare_unseen"].get("headline", [])
     ]
-    tables["prevalence"] = [r for e in results["external"] for r in e.get("prevalence", [])]
+    tables["prevalence"] = [{"test_set": e["test_set"], **r} for e in results["external"]
+                            for r in e.get("prevalence_table", [])]
     tables["em_adjusted"] = [{"test_set": e["test_set"], **r} for e in results["external"]
                              for r in e.get("em_adjusted", [])]
     tables["label_coverage"] = [{"test_set": e["test_set"], "measure": k, "value": v}
                                 for e in results["external"] for k, v in e["coverage"].items()]
     tables["test_sets"] = results["test_sets"]
+    tables["robustness_skipped"] = results["robustness"].get("skipped", [])
     for name, rows in tables.items():
         atomic.write_csv(out / f"{name}.csv", pd.DataFrame(rows))

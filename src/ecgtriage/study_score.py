@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ecgtriage.study_cells import Cell, testset_key
+from ecgtriage.study_cells import Cell, prediction_key
 from ecgtriage.study_predict import (
     TestSet,
     predict_test_set,
@@ -62,20 +62,31 @@ def clean_test_sets(plan: Any, added: list[Any]) -> list[TestSet]:
     return out
 
 
-def corrupted_test_sets(clean: list[TestSet], evaluation: Any) -> list[TestSet]:
-    """Every corruption × severity of the internal set (and of external ones if configured)."""
-    out = []
+def corrupted_test_sets(clean: list[TestSet], evaluation: Any
+                        ) -> tuple[list[TestSet], list[dict[str, Any]]]:
+    """Every corruption × level of the internal set (and of external ones if configured).
+
+    Returns the test sets and the corruptions skipped as not applicable at a set's rate.
+    """
+    from ecgtriage.evaluate.robustness import CORRUPTIONS
+
+    out, skipped = [], []
     for ts in clean:
         if ts.kind != "internal" and not evaluation.corrupt_external:
             continue
         for corruption in evaluation.corruptions:
-            for severity in evaluation.severities:
-                out.append(ts.with_corruption(corruption, severity))
-    return out
+            reason = CORRUPTIONS[corruption].applicable(ts.dataset.cache.fs)
+            if reason is not None:
+                skipped.append({"test_set": ts.name, "corruption": corruption,
+                                "status": f"not applicable: {reason}"})
+                continue
+            for rank, severity in enumerate(evaluation.levels(corruption), start=1):
+                out.append(ts.with_corruption(corruption, severity, rank))
+    return out, skipped
 
 
 def key_of(ts: TestSet, noise_seed: int) -> str:
-    return testset_key(ts.name, ts.dataset.content_hash, ts.corruption, ts.severity,
+    return prediction_key(ts.name, ts.dataset.content_hash, ts.corruption, ts.severity,
                        noise_seed if ts.corruption else None)
 
 
@@ -86,9 +97,6 @@ def ensure_predictions(cells: list[Cell], test_sets: list[TestSet], cfg: Any) ->
     """Predict every (cell, test set) whose table is missing; returns how many were made."""
     from ecgtriage.train.checkpoint import load_checkpoint
 
-    apply_corruption = None
-    if any(t.corruption for t in test_sets):
-        from ecgtriage.evaluate.robustness import apply_corruption
     made = 0
     todo = [(c, [t for t in test_sets
                  if not c.predictions_path(key_of(t, cfg.evaluation.seed)).is_file()])
@@ -104,7 +112,6 @@ def ensure_predictions(cells: list[Cell], test_sets: list[TestSet], cfg: Any) ->
             for ts in missing:
                 table = predict_test_set(model, classes, ts, device=device,
                                          batch_size=cfg.evaluation.batch_size,
-                                         corrupt_fn=apply_corruption,
                                          noise_seed=cfg.evaluation.seed)
                 write_predictions(cell.predictions_path(key_of(ts, cfg.evaluation.seed)), table)
                 made += 1
@@ -147,6 +154,22 @@ class _Targets:
             raise ValueError(f"data set {dataset.name}: record {missing[0]!r} has no target for "
                              f"scheme {scheme_name}")
         return targets, pos.loc[ids].to_numpy()
+
+
+class _Statements:
+    """``statement_table`` of every data set, computed once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def get(self, dataset: Any) -> pd.DataFrame:
+        from ecgtriage.labels import statement_table
+
+        if dataset.name not in self._cache:
+            table = statement_table(dataset.cache)
+            table["record_id"] = table["record_id"].astype(str)
+            self._cache[dataset.name] = table
+        return self._cache[dataset.name]
 
 
 def decide(proba: np.ndarray, card: dict[str, Any]) -> np.ndarray:
@@ -229,7 +252,7 @@ def score_study(cfg: Any, plan: Any, cells: list[Cell], added: list[Any]) -> Sco
     from ecgtriage.train.checkpoint import read_card
 
     clean = clean_test_sets(plan, added)
-    corrupted = corrupted_test_sets(clean, cfg.evaluation)
+    corrupted, skipped = corrupted_test_sets(clean, cfg.evaluation)
     ensure_predictions(cells, clean + corrupted, cfg)
     targets = _Targets()
     out = Scored()
@@ -258,14 +281,16 @@ def score_study(cfg: Any, plan: Any, cells: list[Cell], added: list[Any]) -> Sco
                     value = result["metrics"][ROBUSTNESS_METRIC]
                     curves.append({"cell": cell.id, "scheme": cell.scheme, "seed": cell.seed,
                                    "test_set": ts.name, "corruption": ts.corruption,
-                                   "severity": ts.severity,
+                                   "severity": ts.severity, "rank": ts.rank,
                                    "value": None if value is None else value["value"]})
     out.label_exclusions = label_exclusions(clean, cfg.schemes, targets)
     from ecgtriage.study_score_extra import external_section, rare_unseen_section, robustness_section
 
-    out.robustness = robustness_section(curves)
-    out.external = external_section(cfg, plan, cells, clean, targets)
-    out.rare_unseen, out.rare_external_f1 = rare_unseen_section(cfg, plan, cells, clean, targets)
+    out.robustness = robustness_section(curves, skipped)
+    statements = _Statements()
+    out.external = external_section(cfg, plan, cells, clean, targets, statements)
+    out.rare_unseen, out.rare_external_f1 = rare_unseen_section(cfg, plan, cells, clean, targets,
+                                                                statements, out.scores)
     return out
 
 

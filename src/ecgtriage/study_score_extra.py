@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ecgtriage.study_predict import probabilities, read_predictions
 
@@ -23,13 +24,15 @@ def _train_ids(plan: Any) -> list[str]:
     return plan.splits.loc[plan.splits["split"] == "train", "record_id"].astype(str).tolist()
 
 
-def external_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], targets: Any
-                     ) -> list[dict[str, Any]]:
+def external_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], targets: Any,
+                     statements: Any) -> list[dict[str, Any]]:
     """One entry per non-internal clean test set (see module docstring)."""
-    from ecgtriage.evaluate.prior_shift import class_priors, em_prior_shift, prevalence_shift_table
-    from ecgtriage.evaluate.metrics import compute_metrics
-    from ecgtriage.labels import coarsen, load_scheme
-    from ecgtriage.study_score import decide, key_of
+    from ecgtriage.evaluate.collapse import serious_operating_point
+    from ecgtriage.evaluate.external import external_scores, target_coverage
+    from ecgtriage.evaluate.prior_shift import class_priors, prevalence_shift_table
+    from ecgtriage.labels import load_scheme
+    from ecgtriage.study_score import card_thresholds, key_of
+    from ecgtriage.train.checkpoint import read_card
 
     train_ids = _train_ids(plan)
     schemes = list(dict.fromkeys([*cfg.schemes, *TIER_SCHEMES]))
@@ -38,103 +41,204 @@ def external_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], ta
         if ts.kind == "internal":
             continue
         ids = list(ts.record_ids)
-        entry: dict[str, Any] = {"test_set": ts.name, "coverage": coverage(ts, ids, targets),
+        entry: dict[str, Any] = {"test_set": ts.name,
+                                 "coverage": coverage(ts, ids, targets, statements),
                                  "classes_with_positives": [], "prevalence": [],
                                  "prevalence_table": [], "em_adjusted": []}
         for scheme_name in schemes:
             scheme = load_scheme(scheme_name)
             t_test, rows = targets.rows(ts.dataset, scheme_name, ids)
             t_train, train_rows = targets.rows(plan.train, scheme_name, train_ids)
-            y_test = np.asarray(t_test.y)[rows]
-            y_train = np.asarray(t_train.y)[train_rows]
             known = np.asarray(t_test.known, bool)[rows]
-            if scheme.multilabel:
-                positives = (y_test[known] > 0).any(axis=0)
-            else:
-                positives = np.bincount(y_test[known & (y_test >= 0)],
-                                        minlength=len(scheme.classes)) > 0
+            y_test = np.asarray(t_test.y)[rows][known]
+            y_train = np.asarray(t_train.y)[train_rows][np.asarray(t_train.known, bool)[train_rows]]
+            cov = target_coverage(y_test, multilabel=scheme.multilabel,
+                                  class_names=list(scheme.classes),
+                                  class_observable=t_test.class_observable)
             entry["classes_with_positives"].append({
                 "scheme": scheme_name, "n_classes": len(scheme.classes),
-                "n_with_positives": int(positives.sum()),
+                "n_with_positives": int(cov["has_positives"].sum()),
                 "n_observable": int(np.asarray(t_test.class_observable, bool).sum())})
             table = prevalence_shift_table(
-                y_train[np.asarray(t_train.known, bool)[train_rows]], y_test[known],
-                multilabel=scheme.multilabel, class_names=list(scheme.classes),
+                y_train, y_test, multilabel=scheme.multilabel, class_names=list(scheme.classes),
                 class_observable=t_test.class_observable)
             entry["prevalence_table"] += [{"scheme": scheme_name, **r}
                                           for r in table.to_dict("records")]
             if scheme_name in TIER_SCHEMES:
                 for _, r in table.iterrows():
-                    entry["prevalence"].append({"scheme": scheme_name, "class": r["class"],
-                                                "dataset": f"{plan.train.name} (train)",
-                                                "prevalence": float(r["train_prevalence"])})
-                    entry["prevalence"].append({"scheme": scheme_name, "class": r["class"],
-                                                "dataset": ts.name,
-                                                "prevalence": float(r["test_prevalence"])})
+                    for dataset, value in ((f"{plan.train.name} (train)", r["train_prevalence"]),
+                                           (ts.name, r["test_prevalence"])):
+                        entry["prevalence"].append({"scheme": scheme_name, "class": r["class"],
+                                                    "dataset": dataset,
+                                                    "prevalence": float(value)})
         for cell in cells:
             if cell.scheme not in TIER_SCHEMES:
                 continue  # EM needs single-label posteriors; aha44 has none over tiers
-            from ecgtriage.train.checkpoint import read_card
-
             card = read_card(cell.run_dir)
             classes = [str(c) for c in card["scheme"]["classes"]]
             table = read_predictions(cell.predictions_path(key_of(ts, cfg.evaluation.seed)))
             proba = probabilities(table, classes)
+            t, rows = targets.rows(ts.dataset, cell.scheme, table["record_id"].astype(str).tolist())
+            y = np.asarray(t.y)[rows]
             t_train, train_rows = targets.rows(plan.train, cell.scheme, train_ids)
             priors = class_priors(np.asarray(t_train.y)[train_rows], len(classes))
-            adjusted, info = em_prior_shift(proba, priors)
-            raw_pred = decide(proba, card)
-            adj_pred = adjusted.argmax(axis=1)
-            views = {cell.scheme: (raw_pred, adj_pred)}
-            if cell.scheme == "tier4":
-                views["tier3"] = (coarsen(raw_pred, "tier3"), coarsen(adj_pred, "tier3"))
-            for view, (raw, adj) in views.items():
-                t, rows = targets.rows(ts.dataset, view, list(table["record_id"].astype(str)))
-                y = np.asarray(t.y)[rows]
-                sel = y >= 0
-                names = list(load_scheme(view).classes)
-                m_raw = compute_metrics(y[sel], None, multilabel=False, y_pred=raw[sel],
-                                        class_names=names)
-                m_adj = compute_metrics(y[sel], None, multilabel=False, y_pred=adj[sel],
-                                        class_names=names)
-                entry["em_adjusted"].append({
-                    "cell": cell.id, "scheme": cell.scheme, "seed": cell.seed, "view": view,
-                    "raw_accuracy": m_raw["accuracy"], "adjusted_accuracy": m_adj["accuracy"],
-                    "raw_macro_f1": m_raw["macro_f1"], "adjusted_macro_f1": m_adj["macro_f1"],
-                    "em_converged": info["converged"],
-                    "estimated_priors": dict(zip(classes, info["test_priors"]))})
+            _, serious_thr = card_thresholds(card)
+            serious = classes.index("Serious")
+            # The same validation-chosen operating point decides raw and adjusted posteriors.
+            result = external_scores(
+                y, proba, multilabel=False, class_names=classes, train_priors=priors,
+                decide=lambda p, s=serious, thr=serious_thr: serious_operating_point(p, s, thr))
+            raw, adj = result["raw"], result["prior_adjusted"]
+            entry["em_adjusted"].append({
+                "cell": cell.id, "scheme": cell.scheme, "seed": cell.seed, "view": cell.scheme,
+                "raw_accuracy": raw["accuracy"], "adjusted_accuracy": adj["accuracy"],
+                "raw_macro_f1": raw["macro_f1"], "adjusted_macro_f1": adj["macro_f1"],
+                "em_converged": result["em"]["converged"],
+                "estimated_priors": dict(zip(classes, result["em"]["test_priors"]))})
         out.append(entry)
     return out
 
 
-def coverage(ts: Any, ids: list[str], targets: Any) -> dict[str, Any]:
+def coverage(ts: Any, ids: list[str], targets: Any, statements: Any) -> dict[str, Any]:
     """How much of a test set's labelling the training vocabulary can express."""
+    from ecgtriage.evaluate.external import statement_coverage
+    from ecgtriage.labels import load_scheme
+
     out: dict[str, Any] = {"records": len(ids)}
-    for scheme_name in ("tier3", "tier4", "aha44"):
+    for scheme_name in ("tier3", "tier4"):
         t, rows = targets.rows(ts.dataset, scheme_name, ids)
         known = np.asarray(t.known, bool)[rows]
-        if scheme_name == "aha44":
-            y = np.asarray(t.y)[rows]
-            out["fraction with at least one aha44 class"] = float((y[known] > 0).any(axis=1).mean()
-                                                                  if known.any() else 0.0)
-            out["aha44 classes that can occur here"] = int(
-                np.asarray(t.class_observable, bool).sum())
-            details = getattr(t, "details", None)
-            if details is not None and "unmapped" in details:
-                unmapped = details.set_index(details["record_id"].astype(str)).loc[ids, "unmapped"]
-                codes = sorted({c for v in unmapped for c in _codes(v)})
-                out["statements without an aha44 counterpart"] = len(codes)
-                if codes:
-                    out["examples of such statements"] = ", ".join(codes[:12])
-        else:
-            out[f"fraction with a known {scheme_name} label"] = float(known.mean()) if len(
-                known) else 0.0
+        out[f"fraction with a known {scheme_name} label"] = float(known.mean()) if len(ids) else 0.0
+    table = statements.get(ts.dataset)
+    table = table[table["record_id"].astype(str).isin(set(ids))]
+    cov = statement_coverage(table, load_scheme("aha44").classes)
+    in_scheme = cov[cov["in_scheme"]]
+    out["distinct statements"] = int(len(cov))
+    out["statements with an aha44 counterpart"] = int(len(in_scheme))
+    records_in = table.loc[table["statement"].isin(set(in_scheme["statement"])), "record_id"]
+    out["fraction of records with an aha44-mapped statement"] = (
+        float(records_in.nunique() / len(ids)) if len(ids) else 0.0)
+    missing = cov.loc[~cov["in_scheme"], "statement"].astype(str).tolist()
+    if missing:
+        out["statements without a counterpart (most frequent first)"] = ", ".join(missing[:12])
     return out
 
 
-def _codes(value: Any) -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    if isinstance(value, (list, tuple, set)):
-        return [str(v) for v in value]
-    return [v for v in str(value).replace(",", ";").split(";") if v.strip()]
+#: Most rows the rare/unseen heatmap shows (the CSV table has them all).
+HEATMAP_ROWS = 40
+
+
+def rare_unseen_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], targets: Any,
+                        statements: Any, scores: list[dict[str, Any]]
+                        ) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Per-statement rare/unseen table, headline rates, and aha44 F1 on rare codes per test set.
+
+    With several seeds the first seed of each scheme stands for it (the per-model scores keep
+    every seed).
+    """
+    from ecgtriage.evaluate.rare_unseen import rare_unseen_analysis, training_counts
+    from ecgtriage.labels import load_scheme
+    from ecgtriage.study_score import decide, key_of
+    from ecgtriage.train.checkpoint import read_card
+
+    train_ids = _train_ids(plan)
+    train_statements = statements.get(plan.train)
+    train_statements = train_statements[train_statements["record_id"].isin(set(train_ids))]
+    counts = training_counts(train_statements)
+    code_classes = list(load_scheme("aha44").classes)
+    first = {}
+    for cell in cells:
+        first.setdefault(cell.scheme, cell)
+    rows: list[dict[str, Any]] = []
+    headline: list[dict[str, Any]] = []
+    rare_f1: dict[str, list[float]] = {}
+    for ts in clean:
+        aha44 = None
+        tiers: dict[str, Any] = {}
+        for scheme_name, cell in first.items():
+            card = read_card(cell.run_dir)
+            classes = [str(c) for c in card["scheme"]["classes"]]
+            table = read_predictions(cell.predictions_path(key_of(ts, cfg.evaluation.seed)))
+            ids = table["record_id"].astype(str).tolist()
+            pred = decide(probabilities(table, classes), card)
+            t, pos = targets.rows(ts.dataset, scheme_name, ids)
+            y = np.asarray(t.y)[pos]
+            if load_scheme(scheme_name).multilabel:
+                if scheme_name == "aha44":
+                    aha44 = {"record_ids": ids, "y_pred": pred, "classes": classes,
+                             "y_true": y > 0}
+            else:
+                tiers[scheme_name] = {"record_ids": ids, "y_pred": pred, "y_true": y,
+                                      "classes": classes}
+        test_statements = statements.get(ts.dataset)
+        test_statements = test_statements[test_statements["record_id"].isin(set(ts.record_ids))]
+        if test_statements.empty or (aha44 is None and not tiers):
+            continue
+        table, head = rare_unseen_analysis(
+            test_statements, counts, len(train_ids), code_classes, dataset=ts.name,
+            aha44=aha44, tiers=tiers or None,
+            by="aha_code" if ts.dataset.format == "sph" else "statement")
+        for record in table.to_dict("records"):
+            rows.append(_clean_nan(record))
+        for group in ("unseen", "rare"):
+            rates = head["rates"][group]
+            for scope, label in (("only", f"{group} only"), ("any", f"any {group}")):
+                n = rates["n_records_only"] if scope == "only" else rates["n_records"]
+                if not n:
+                    continue
+                for model, rate in rates[scope].items():
+                    headline.append({"scheme": model, "test_set": ts.name, "group": label,
+                                     "n": int(n), "rate": rate})
+        if ts.kind != "internal" and "aha44_code_f1" in table:
+            rare = table[table["group"] == "rare"].drop_duplicates("aha_code")
+            rare_f1[ts.name] = [float(f) for f in rare["aha44_code_f1"] if not pd.isna(f)]
+    return {"rows": _heatmap_rows(rows, list(first)), "table": rows,
+            "headline": headline}, rare_f1
+
+
+def _heatmap_rows(rows: list[dict[str, Any]], schemes: list[str]) -> list[dict[str, Any]]:
+    """Rare and unseen statements for the figure: ``statement, status, n, detection``."""
+    picked = [r for r in rows if r.get("group") in ("rare", "unseen")]
+    picked.sort(key=lambda r: (r["group"] != "unseen", -int(r.get("n_records", 0))))
+    out = []
+    for r in picked[:HEATMAP_ROWS]:
+        detection = {s: r.get(f"{s}_flagged_abnormal") for s in schemes}
+        out.append({"statement": f"{r['statement']} · {r['dataset']}", "status": r["group"],
+                    "n": r.get("n_records"), "detection": detection})
+    return out
+
+
+def _clean_nan(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}
+
+
+def robustness_section(curves: list[dict[str, Any]], skipped: list[dict[str, Any]]
+                       ) -> dict[str, Any]:
+    """Degradation curves (one row per model, test set, corruption and level) and their
+    normalised areas (``ecgtriage.evaluate.robustness.degradation_summary``)."""
+    from ecgtriage.evaluate.robustness import CORRUPTIONS, degradation_summary
+    from ecgtriage.study_score import ROBUSTNESS_METRIC, ROBUSTNESS_VIEW
+
+    for row in curves:
+        row["unit"] = CORRUPTIONS[row["corruption"]].unit if row["corruption"] else ""
+    summary: list[dict[str, Any]] = []
+    frame = pd.DataFrame(curves)
+    if not frame.empty and frame["corruption"].notna().any():
+        frame = frame.assign(
+            corruption=frame["corruption"].fillna("clean"), status="ok",
+            value=pd.to_numeric(frame["value"], errors="coerce"))
+        table = degradation_summary(frame, "value", group_by=("scheme", "seed", "test_set"))
+        summary = [
+            {"scheme": r["scheme"], "seed": int(r["seed"]), "test_set": r["test_set"],
+             "corruption": r["corruption"], "clean": _none(r["clean"]),
+             "auc": _none(r["auc_normalised"]), "at_worst": _none(r["at_worst"]),
+             "status": r["status"]}
+            for r in table.to_dict("records")
+        ]
+    return {"metric_label": f"{ROBUSTNESS_VIEW.replace('tier', '')}-tier "
+                            f"{ROBUSTNESS_METRIC.replace('_', '-').replace('f1', 'F1')}",
+            "curves": curves, "summary": summary, "skipped": skipped}
+
+
+def _none(value: Any) -> Any:
+    return None if isinstance(value, float) and np.isnan(value) else value

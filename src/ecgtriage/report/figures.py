@@ -76,16 +76,15 @@ def confusion_grid(panels: Sequence[dict[str, Any]], title: str) -> str | None:
 
 
 def robustness_curves(rows: Sequence[dict[str, Any]], metric_label: str) -> str | None:
-    """Metric against noise severity, one panel per corruption, one line per scheme and test set.
+    """Metric against corruption level, one panel per corruption, one line per scheme and set.
 
     Parameters
     ----------
-    rows : dicts with ``corruption``, ``severity`` (SNR dB; ``None`` = clean), ``scheme``,
-        ``test_set`` and ``value`` (averaged over seeds by the caller or here).
+    rows : dicts with ``corruption`` (``None`` = clean), ``rank`` (0 = clean, 1.. = mildest..
+        most severe), ``severity``, ``unit``, ``scheme``, ``test_set`` and ``value``; several
+        seeds of a scheme are averaged.
     """
     rows = [r for r in rows if r.get("value") is not None and not _isnan(r["value"])]
-    if not rows:
-        return None
     corruptions = sorted({r["corruption"] for r in rows if r["corruption"]})
     if not corruptions:
         return None
@@ -95,33 +94,36 @@ def robustness_curves(rows: Sequence[dict[str, Any]], metric_label: str) -> str 
     styles = ["-", "--", ":", "-."]
     ncols = min(len(corruptions), 3)
     nrows = math.ceil(len(corruptions) / ncols)
-    fig = _figure(4.2 * ncols, 3.2 * nrows)
+    fig = _figure(4.2 * ncols, 3.3 * nrows)
     clean = defaultdict(list)
     for r in rows:
         if r["corruption"] is None:
             clean[(r["scheme"], r["test_set"])].append(r["value"])
     for i, corruption in enumerate(corruptions):
         ax = fig.add_subplot(nrows, ncols, i + 1)
+        ticks: dict[int, str] = {0: "clean"}
+        unit = ""
         for scheme in schemes:
             for j, test_set in enumerate(test_sets):
                 pts = defaultdict(list)
                 for r in rows:
                     if (r["corruption"], r["scheme"], r["test_set"]) == (corruption, scheme,
                                                                           test_set):
-                        pts[float(r["severity"])].append(r["value"])
+                        pts[int(r["rank"])].append(r["value"])
+                        ticks[int(r["rank"])] = f"{float(r['severity']):g}"
+                        unit = r.get("unit", "")
                 if not pts:
                     continue
-                xs = sorted(pts, reverse=True)
-                ys = [float(np.mean(pts[x])) for x in xs]
                 if clean.get((scheme, test_set)):
-                    # The clean score is drawn at the right edge of the axis as "no noise".
-                    xs = [max(xs) + 6.0] + xs
-                    ys = [float(np.mean(clean[(scheme, test_set)]))] + ys
+                    pts[0] = clean[(scheme, test_set)]
+                xs = sorted(pts)
+                ys = [float(np.mean(pts[x])) for x in xs]
                 ax.plot(xs, ys, styles[j % len(styles)], marker="o", ms=3,
                         color=colours[scheme], label=f"{scheme} · {test_set}")
-        ax.invert_xaxis()
+        ranks = sorted(ticks)
+        ax.set_xticks(ranks, [ticks[k] for k in ranks], fontsize=8)
         ax.set_title(corruption.replace("_", " "), fontsize=10)
-        ax.set_xlabel("signal-to-noise ratio (dB); leftmost point = clean")
+        ax.set_xlabel(f"level ({unit}), mildest → most severe" if unit else "level")
         ax.set_ylabel(metric_label)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
