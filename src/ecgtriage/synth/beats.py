@@ -246,11 +246,14 @@ def _qrs_dipoles(conduction: str, d: float, patient: Patient, findings: Findings
             # Slurred, slowed mid-QRS without a bundle-branch shape.
             lobes.append((0.62 * d, 0.14 * d, 0.14 * d, MAIN * 0.25 * a, "rot"))
     elif conduction in ("rbbb", "irbbb"):
-        rprime = rng.uniform(0.5, 0.8) if conduction == "rbbb" else rng.uniform(0.25, 0.4)
+        # The late right-ventricular force keeps its rightward-anterior direction whatever the
+        # axis of the left-ventricular forces.
+        h_rbbb = rotation_y(patient.horizontal_deg)
+        rprime = rng.uniform(0.4, 0.65) if conduction == "rbbb" else rng.uniform(0.22, 0.35)
         lobes += [
             (0.1 * d, 0.04 * d, 0.04 * d, septal * sep * a, septal_role),
-            (0.32 * d, 0.09 * d, 0.09 * d, MAIN * a, "rot"),
-            (0.70 * d, 0.12 * d, 0.12 * d, RBBB_TERMINAL * rprime * a, "rbbb"),
+            (0.32 * d, 0.09 * d, 0.09 * d, MAIN * 0.85 * a, "rot"),
+            (0.68 * d, 0.12 * d, 0.13 * d, h_rbbb @ RBBB_TERMINAL * rprime * a, "rbbb"),
         ]
     elif conduction in ("lbbb", "ilbbb"):
         lobes += [
@@ -261,9 +264,10 @@ def _qrs_dipoles(conduction: str, d: float, patient: Patient, findings: Findings
     elif conduction == "wpw":
         delta_dir = unit(MAIN + rng.normal(0, 0.45, 3))
         lobes += [
-            (0.17 * d, 0.07 * d, 0.11 * d, delta_dir * rng.uniform(0.3, 0.45) * a, "delta"),
-            (0.55 * d, 0.11 * d, 0.11 * d, MAIN * a, "rot"),
-            (0.84 * d, 0.065 * d, 0.065 * d, TERMINAL * term * a, "rot"),
+            # Slow slurred upstroke through the accessory pathway, then normal activation.
+            (0.22 * d, 0.09 * d, 0.12 * d, delta_dir * rng.uniform(0.3, 0.45) * a, "delta"),
+            (0.58 * d, 0.1 * d, 0.1 * d, MAIN * a, "rot"),
+            (0.85 * d, 0.06 * d, 0.06 * d, TERMINAL * term * a, "rot"),
         ]
     elif conduction == "paced":
         lobes += [
@@ -321,7 +325,7 @@ def design_ventricles(findings: Findings, patient: Patient, rng) -> VentricularD
     target = _axis_target(findings, patient, conduction, rng)
     dip = _qrs_dipoles(conduction, d, patient, findings, rng)
     h = rotation_y(patient.horizontal_deg)
-    rot_roles = ("rot", "rbbb", "delta", "rv")
+    rot_roles = ("rot", "delta", "rv")
     area_rot = sum(
         (h @ v) * (sl + sr) for c, sl, sr, v, role in dip if role in rot_roles
     )
@@ -507,9 +511,11 @@ def _territorial(rows: _Rows, findings: Findings, d: float, main_c: float, main_
         terr = TERRITORIES[name]
         pos = np.clip(terr, 0, None)
         acute = age == 330
-        q = rng.uniform(0.15, 0.4) * (0.5 if acute else 1.0)
+        q = rng.uniform(0.25, 0.5) * (0.5 if acute else 1.0)
         r_loss = rng.uniform(0.3, 0.8) * (0.4 if acute else 1.0)
-        rows.gauss(0.02, 0.009, 0.01, w=-q * pos)
+        # Necrotic wall: the initial forces point away from it (a Q of about 40 ms) and the
+        # R wave facing it shrinks.
+        rows.gauss(0.022, 0.009, 0.012, w=-q * pos)
         rows.gauss(main_c, main_s, main_s, w=-r_loss * terr)
         if acute:
             st(terr, rng.uniform(0.2, 0.45))
@@ -569,6 +575,9 @@ def design_atria(findings: Findings, patient: Patient, rng) -> dict[str, Templat
     dower = patient.dower()
     out: dict[str, Template] = {}
     pd = patient.p_ms / 1000
+    if findings.has(108):
+        # Pre-excitation: the delta wave starts as (or just after) the P wave ends.
+        pd = rng.uniform(0.075, 0.09)
     peak = patient.p_amp
     rows = _Rows(dower)
     if findings.has(140):

@@ -62,6 +62,18 @@ class Patient:
         return d
 
 
+def _normalise_sex(sex) -> str | None:
+    """``"M"``/``"F"`` from the spellings the sources use (SPH ``M``/``F``, PTB-XL 0 = male,
+    1 = female); ``None`` or NaN means unknown."""
+    if sex is None or (isinstance(sex, float) and not np.isfinite(sex)):
+        return None
+    key = str(sex).strip().lower()
+    mapping = {"m": "M", "male": "M", "0": "M", "f": "F", "female": "F", "1": "F"}
+    if key not in mapping:
+        raise ValueError(f"sex: expected 'M' or 'F' (or PTB-XL 0/1), found {sex!r}")
+    return mapping[key]
+
+
 def _clip_normal(rng: np.random.Generator, mean: float, sd: float, lo: float, hi: float) -> float:
     return float(np.clip(rng.normal(mean, sd), lo, hi))
 
@@ -78,17 +90,20 @@ def sample_patient(
     Parameters
     ----------
     rng : numpy Generator (the only source of randomness).
-    age : years (18-100); drawn when ``None``.
-    sex : ``"M"`` or ``"F"``; drawn when ``None``.
+    age : years; drawn when ``None`` or NaN; values above 100 (PTB-XL's 300 code) count as 100.
+    sex : ``"M"`` or ``"F"`` (PTB-XL's 0/1 accepted); drawn when ``None``.
     """
+    sex = _normalise_sex(sex)
     if sex is None:
         sex = "M" if rng.random() < 0.5 else "F"
-    if sex not in ("M", "F"):
-        raise ValueError(f"sex: expected 'M' or 'F', found {sex!r}")
+    if age is not None and not np.isfinite(age):
+        age = None
     if age is None:
         age = int(np.clip(rng.normal(55, 17), 18, 95))
-    if not 0 <= age <= 120:
-        raise ValueError(f"age: expected 0-120 years, found {age!r}")
+    if age < 0:
+        raise ValueError(f"age: expected years >= 0, found {age!r}")
+    # PTB-XL codes ages above 89 as 300; anything past 100 is treated as 100.
+    age = int(min(age, 100))
     female = sex == "F"
     dage = age - 50
     jitter = rng.normal(0.0, 0.07, size=(6, 3))

@@ -198,7 +198,7 @@ def _av_conduction(findings: Findings, patient: Patient, n: int, p_t: np.ndarray
     if findings.has(80):
         base = rng.uniform(0.085, 0.112)
     if findings.has(108):
-        base = rng.uniform(0.08, 0.11)
+        base = rng.uniform(0.09, 0.115)
     if findings.has(82):
         base = rng.uniform(0.215, 0.32)
     pr = np.full(n, base)
