@@ -342,3 +342,22 @@ def test_synth_figure_cli(tmp_path):
     assert main(["synth-figure", "--out", str(out), "--codes", "Moderate=50", "--dpi", "40"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["synth-figure", "--out", str(out), "--codes", "50"]) == 1
+
+
+@pytest.mark.skipif(not HAVE_SIMULATOR, reason="ecgtriage.synth.simulator not available yet")
+@pytest.mark.parametrize("fmt", ["sph", "ptbxl", "challenge"])
+def test_cli_synth_then_info_and_strict_prepare(fmt, tmp_path, capsys):
+    from ecgtriage.cli import build_parser, main
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    if "info" not in commands or "prepare" not in commands:
+        pytest.skip("the io/data areas' 'info' and 'prepare' commands are not registered yet")
+    src = tmp_path / fmt
+    assert main(["synth", "--format", fmt, "--n", "4", "--out", str(src), "--seed", "2",
+                 "--workers", "1"]) == 0
+    assert main(["info", str(src), "--read"]) == 0
+    assert fmt.lower() in capsys.readouterr().out.lower()
+    # --strict fails on any record that would be excluded.
+    assert main(["prepare", str(src), "--out", str(tmp_path / "cache"), "--strict",
+                 "--workers", "1"]) == 0
+    assert "4 records, 0 excluded" in capsys.readouterr().out
