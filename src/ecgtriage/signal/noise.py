@@ -16,8 +16,9 @@ converter: the continuous interference ``A sin(2 pi f t + phi)`` is evaluated at
 instants, so components above ``fs / 2`` alias exactly as they would in a real recording. At
 ``fs = 100`` Hz, 50 Hz mains sits exactly at the Nyquist frequency: the samples are
 ``A sin(phi) * (-1)**k``, a sign-alternating sequence whose amplitude depends on the (random)
-phase between mains and sampling clock, and the 100 Hz and 200 Hz harmonics alias to a constant
-offset. Pass ``anti_alias=True`` to model a device with an anti-aliasing filter instead: every
+phase between mains and sampling clock (the generator's +-0.2 % grid-frequency deviation makes
+that amplitude beat slowly), the 100 Hz harmonic aliases to a near-constant offset (a drift
+below 0.2 Hz) and the 150 Hz harmonic folds back onto 50 Hz. Pass ``anti_alias=True`` to model a device with an anti-aliasing filter instead: every
 component at or above ``fs / 2`` is dropped (at ``fs = 100`` with 50 Hz mains nothing is left
 and the result is all zeros).
 """
