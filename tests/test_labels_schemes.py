@@ -109,3 +109,16 @@ def test_parse_scheme_digest_changes_with_content():
     a = parse_scheme("# version: 1\n# classes: A\nstatement,class\n1,A\n")
     b = parse_scheme("# version: 1\n# classes: A\nstatement,class\n22,A\n")
     assert a.digest != b.digest and a.version == b.version == "1"
+
+
+def test_extends_with_narrower_classes_needs_coarsen(tmp_path):
+    path = write(tmp_path, "# version: 1\n# extends: tier4\n# classes: Normal|Serious\nstatement,class\n1,Normal\n")
+    with pytest.raises(ValueError, match=r"rows of 'tier4' use classes \['Mild', 'Moderate'\] missing from 'classes'"):
+        load_scheme(str(path))
+
+
+def test_user_coarsening_of_tier4(tmp_path):
+    path = write(tmp_path, "# version: 1\n# extends: tier4\n# classes: Routine|Urgent\n"
+                 "# coarsen: Normal>Routine; Mild>Routine; Moderate>Routine; Serious>Urgent\n")
+    index = pd.DataFrame({"record_id": list("ab"), "statements": ["50+346", "50"]})
+    assert encode_targets(index, "sph", load_scheme(str(path))).y.tolist() == [1, 0]

@@ -51,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from ecgtriage.labels import splits as splits_mod
     from ecgtriage.labels import summary
     from ecgtriage.labels.schemes import load_scheme
-    from ecgtriage.labels.targets import encode_targets, statement_table
+    from ecgtriage.labels.targets import check_scheme_source, encode_targets, statement_table
 
     index, fmt, cache = _open(args.source)
     schemes = [load_scheme(s) for s in (args.scheme or DEFAULT_SCHEMES)]
+    for scheme in schemes:
+        check_scheme_source(scheme, fmt)
     out = args.out or Path.cwd() / f"labels-{Path(args.source).resolve().name}"
     signals = cache.signals if cache is not None else None
     fs = cache.fs if cache is not None else None

@@ -12,7 +12,8 @@ A scheme file is a CSV preceded by ``# key: value`` header lines::
     vocabulary,statement,modifier,when,class,rule_id,rationale,source
     aha,148,,,Moderate,QT1,sensitivity analysis of labels.md 3.2,labels.md 3.2
 
-Header keys: ``name``, ``version``, ``description``, ``multilabel`` and ``ordered`` (true/false),
+Header keys: ``name``, ``version`` (required), ``description``, ``multilabel`` (default false)
+and ``ordered`` (default: true for single-label, the ``classes`` order being the severity order),
 ``classes`` (``|``-separated, in class-index order), ``default_class`` (class of a record none of
 whose statements maps to a class; single-label only), ``empty`` (multi-label: ``negative`` (an
 all-zero target is a valid label, the default) or ``unknown`` (such records are unlabelled, as in
@@ -213,6 +214,8 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
             raise ValueError(f"{where}: header 'coarsen' needs 'extends' (the scheme being coarsened)")
         if parent.coarsen_map is not None:
             raise ValueError(f"{where}: cannot coarsen {parent.name!r}, which is itself coarsened")
+        if multilabel or parent.multilabel:
+            raise ValueError(f"{where}: 'coarsen' applies to single-label schemes only")
         coarsen_map = _parse_coarsen(meta["coarsen"], parent, classes, ordered, where)
         row_classes = parent.classes
     else:
@@ -238,6 +241,13 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
                     f"{where} {row.where}: class {cls!r} is not one of {'|'.join(row_classes)} "
                     f"(or {IGNORE}/{UNKNOWN})"
                 )
+    if parent is not None and coarsen_map is None:
+        foreign = sorted({c for r in parent.rows for c in r.classes} - set(row_classes) - set(tables.NON_CLASS))
+        if foreign:
+            raise ValueError(
+                f"{where}: rows of {parent.name!r} use classes {foreign} missing from 'classes' "
+                f"{'|'.join(row_classes)} (use 'coarsen' to map them)"
+            )
     rows = list(own_rows)
     if tables_kind == "tier4":
         rows += _tier4_table_rows()

@@ -101,7 +101,8 @@ def aggregate(scheme: Scheme, results: Iterable[tuple[str, ...] | None]) -> tupl
     return scheme.classes.index(name), True
 
 
-def _check_scheme_source(scheme: Scheme, source_format: str) -> tuple[str, ...]:
+def check_scheme_source(scheme: Scheme, source_format: str) -> tuple[str, ...]:
+    """Raise ``ValueError`` unless ``scheme`` has rows for the statements of ``source_format``."""
     vocabs = vocabularies(source_format)
     if not scheme.vocabularies.intersection(vocabs):
         raise ValueError(
@@ -188,7 +189,7 @@ def encode_targets(
         ``details.rate_status`` says so.
     """
     scheme = load_scheme(scheme)
-    _check_scheme_source(scheme, source_format)
+    check_scheme_source(scheme, source_format)
     if signals is not None and not fs:
         raise ValueError("encode_targets: fs is required when signals are given")
     if "statements" not in index_df.columns or "record_id" not in index_df.columns:
