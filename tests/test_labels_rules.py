@@ -179,3 +179,9 @@ def test_ladder_scheme_on_sph_is_refused():
     index = pd.DataFrame({"record_id": ["1"], "statements": ["1"]})
     with pytest.raises(ValueError, match="scheme 'superdiagnostic' has no rows for sph statements"):
         encode_targets(index, "sph", load_scheme("superdiagnostic"))
+
+
+def test_unknown_sph_code_names_record_and_code():
+    index = pd.DataFrame({"record_id": ["A00007"], "statements": ["22;999"]})
+    with pytest.raises(ValueError, match=r"record A00007: statements: unknown statement code 999 in '22;999'"):
+        encode_targets(index, "sph", "tier4")
