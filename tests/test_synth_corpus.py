@@ -339,9 +339,20 @@ def test_synth_figure_cli(tmp_path):
     from ecgtriage.cli import main
 
     out = tmp_path / "fig.png"
-    assert main(["synth-figure", "--out", str(out), "--codes", "Moderate=50", "--dpi", "40"]) == 0
+    assert main(["synth-figure", "--out", str(out), "--codes", "22", "--dpi", "40"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert main(["synth-figure", "--out", str(out), "--codes", "50"]) == 1
+    assert main(["synth-figure", "--out", str(out), "--codes", "22+x"]) == 1
+
+
+def test_default_figure_examples_cover_every_tier():
+    import pandas as pd
+
+    from ecgtriage.labels import encode_targets, load_scheme
+    from ecgtriage.synth.plot import DEFAULT_EXAMPLES
+
+    scheme = load_scheme("tier4")
+    index = pd.DataFrame({"record_id": list(DEFAULT_EXAMPLES), "statements": list(DEFAULT_EXAMPLES)})
+    assert set(encode_targets(index, "sph", scheme).y.tolist()) == set(range(len(scheme.classes)))
 
 
 @pytest.mark.skipif(not HAVE_SIMULATOR, reason="ecgtriage.synth.simulator not available yet")

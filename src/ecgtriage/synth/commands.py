@@ -36,15 +36,15 @@ def register(subparsers) -> None:
 
     f = subparsers.add_parser(
         "synth-figure",
-        help="draw simulated 12-lead examples (one per tier and several codes) as clinical ECGs",
+        help="draw simulated 12-lead examples (every tier, several codes) as clinical ECGs",
         description="One 10-s SPH-device example per severity tier and for several codes, laid "
         "out like a clinical ECG (25 mm/s, 10 mm/mV, 3x4 + lead II rhythm strip).",
     )
     f.add_argument("--out", required=True, help="image file (.png, .pdf, .svg)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--dpi", type=_positive_int, default=110)
-    f.add_argument("--codes", nargs="+", metavar="TIER=AHA_CODE",
-                   help="examples to draw instead of the default set, e.g. Serious=165+330 Mild=22")
+    f.add_argument("--codes", nargs="+", metavar="AHA_CODE",
+                   help="SPH statement sets to draw instead of the default set, e.g. 165+330 22;23")
     f.set_defaults(func=_synth_figure)
 
 
@@ -64,14 +64,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _synth_figure(args: argparse.Namespace) -> int:
     from ecgtriage.synth import plot
 
-    examples = plot.DEFAULT_EXAMPLES
-    if args.codes:
-        examples = []
-        for item in args.codes:
-            tier, sep, code = item.partition("=")
-            if not sep or not code:
-                raise ValueError(f"--codes: expected TIER=AHA_CODE such as Mild=22, found {item!r}")
-            examples.append((tier, code))
+    examples = args.codes or plot.DEFAULT_EXAMPLES
     path = plot.synth_figure(args.out, seed=args.seed, examples=examples, dpi=args.dpi)
     print(f"wrote {path}")
     return 0

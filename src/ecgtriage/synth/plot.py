@@ -84,19 +84,22 @@ def draw_ecg(ax, signal: np.ndarray, fs: float, title: str = "", seconds: float 
     ax.text(width, -2.5, "25 mm/s   10 mm/mV", fontsize=7, ha="right", va="top")
 
 
-#: (tier, AHA_Code) examples drawn by default: one per tier, then several distinct codes.
-DEFAULT_EXAMPLES: tuple[tuple[str, str], ...] = (
-    ("Normal", "1"),
-    ("Mild", "22"),
-    ("Moderate", "50"),
-    ("Serious", "165+330"),
-    ("Mild", "60+341"),
-    ("Moderate", "106"),
-    ("Moderate", "104"),
-    ("Moderate", "51;86"),
-    ("Serious", "88"),
-    ("Moderate", "108"),
+#: AHA_Code examples drawn by default: at least one per tier4 class, then several distinct codes.
+DEFAULT_EXAMPLES: tuple[str, ...] = (
+    "1", "22", "50", "165+330", "60+341", "106", "104", "51;86", "88", "108",
 )
+
+
+def _tier(aha_code: str, signal: np.ndarray, fs: float) -> str:
+    """The record's tier4 class under the package's scheme (signal-dependent rules included)."""
+    import pandas as pd
+
+    from ecgtriage.labels import encode_targets, load_scheme
+
+    scheme = load_scheme("tier4")
+    index = pd.DataFrame({"record_id": ["example"], "statements": [aha_code]})
+    y = encode_targets(index, "sph", scheme, signals=signal[None], fs=fs).y
+    return scheme.classes[int(y[0])] if int(y[0]) >= 0 else "undetermined"
 
 
 def _describe(aha_code: str) -> str:
@@ -117,11 +120,15 @@ def _describe(aha_code: str) -> str:
 def synth_figure(
     out: str | Path,
     seed: int = 0,
-    examples: Sequence[tuple[str, str]] = DEFAULT_EXAMPLES,
+    examples: Sequence[str] = DEFAULT_EXAMPLES,
     fs: int = 500,
     dpi: int = 110,
 ) -> Path:
-    """Simulate one 10-s SPH-device example per (tier, AHA_Code) and save a clinical figure."""
+    """Simulate one 10-s SPH-device example per ``AHA_Code`` and save a clinical figure.
+
+    Each panel is titled with the record's tier4 class (from ``ecgtriage.labels``) and the
+    statements' descriptions.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,17 +139,19 @@ def synth_figure(
     from ecgtriage.synth import simulator
     from ecgtriage.synth.device import sph_device
 
+    if not examples:
+        raise ValueError("synth_figure: no examples given; expected AHA codes such as '50+346'")
     width_in = (CAL_MM + 10 * MM_PER_S) / 25.4 + 0.4
     panel_in = (ROW_MM * 4 + 8.0) / 25.4 + 0.7
     fig, axes = plt.subplots(len(examples), 1, figsize=(width_in, panel_in * len(examples)),
                              squeeze=False)
-    for k, (tier, aha) in enumerate(examples):
+    for k, aha in enumerate(examples):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
-        statements = [str(s) for s in parse_aha_code(aha)]
+        statements = [str(s) for s in parse_aha_code(aha, where="--codes")]
         patient = simulator.sample_patient(rng)
         clean = simulator.simulate_ecg(statements, fs, 10.0, rng, patient=patient)
         sig = sph_device(clean, fs, rng).astype(np.float32)
-        draw_ecg(axes[k, 0], sig, fs, title=f"{tier}: {_describe(aha)}")
+        draw_ecg(axes[k, 0], sig, fs, title=f"{_tier(aha, sig, fs)}: {_describe(aha)}")
     fig.tight_layout()
     path = Path(out)
     with atomic_path(path) as tmp:
