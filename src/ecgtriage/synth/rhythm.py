@@ -162,7 +162,7 @@ def _sinus(tl: Timeline, findings: Findings, patient: Patient, duration_s: float
             elif blocked_apc[k]:
                 t += rng.uniform(0.4, 0.55) * rr[k]
             elif pause[k]:
-                t += escape_s + rng.uniform(0.35, 0.6)
+                t += escape_s + rng.uniform(0.45, 0.7)
             else:
                 t += rr[k]
         if t > t1:
@@ -251,7 +251,7 @@ def _escape_beats(tl: Timeline, escape_s: float, rng) -> None:
     for i, (t, kind) in enumerate(v):
         if out and t - out[-1][0] > escape_s + 0.05:
             out.append((out[-1][0] + escape_s * rng.uniform(0.98, 1.02), "N"))
-        if out and t - out[-1][0] < REFRACTORY_S + 0.1:
+        if out and t - out[-1][0] < REFRACTORY_S:
             continue
         out.append((t, kind))
     tl.v_t = [t for t, _ in out]
