@@ -27,14 +27,15 @@ def test_partial_toml_keeps_study_defaults_and_cli_overrides_win(tmp_path):
     path.write_text(
         'schemes = ["tier3"]\nseeds = [1, 2]\n'
         "[train]\nepochs = 3\n"
-        "[evaluation]\nseverities = [10, 0]\n"
+        "[evaluation.severities]\ngaussian = [10, 0]\n"
         "[data.synthetic]\nn_train = 300\n"
     )
     cfg = load_study_config(path, **{"train.epochs": 5, "seeds": None, "out": "x"})
     assert cfg.schemes == ["tier3"] and cfg.seeds == [1, 2]
     assert cfg.train.epochs == 5  # the flag beats the file
     assert cfg.train.patience == 0  # the study's default, not TrainConfig's bare default
-    assert cfg.evaluation.severities == [10.0, 0.0]
+    assert cfg.evaluation.levels("gaussian") == [10.0, 0.0]
+    assert cfg.evaluation.levels("muscle") == [24.0, 18.0, 12.0, 6.0, 0.0]  # registry
     assert cfg.data.synthetic.n_train == 300
     assert cfg.data.synthetic.n_external == StudyConfig().data.synthetic.n_external
     assert cfg.out == "x"
@@ -167,3 +168,10 @@ def test_headline_averages_seeds():
     row = headline(scores, ["tier3"], "internal", [])[0]
     assert row["internal_f1"]["value"] == pytest.approx(0.7)
     assert row["internal_f1"]["n_seeds"] == 2
+
+
+def test_example_config_loads():
+    path = Path(__file__).resolve().parents[1] / "examples" / "study.toml"
+    cfg = load_study_config(path)
+    assert cfg.data.train.endswith("ptbxl") and cfg.seeds == [0, 1, 2]
+    assert cfg.evaluation.levels("gaussian") == [24.0, 12.0, 6.0, 0.0]

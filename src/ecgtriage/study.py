@@ -147,7 +147,7 @@ def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = N
 
 
 def finish(study_dir: Path, cfg: StudyConfig, plan: DataPlan, cells: list[Cell],
-           added: list[Dataset], start: float, command: str) -> None:
+           added: list[Dataset], start: float, command: str | None) -> None:
     """Predict every test set, score, and write results.json, tables and report.html."""
     from ecgtriage.report import build_report
     from ecgtriage.study_results import assemble, write_tables
@@ -155,17 +155,22 @@ def finish(study_dir: Path, cfg: StudyConfig, plan: DataPlan, cells: list[Cell],
 
     scored = score_study(cfg, plan, cells, added)
     wall = time.perf_counter() - start
-    results = assemble(cfg, plan, cells, added, scored, wall_time_s=wall, command=command)
+    results = assemble(cfg, plan, cells, added, scored, wall_time_s=wall,
+                       command=command or "ecgtriage study")
     atomic.write_json(study_dir / "results.json", results)
     write_tables(study_dir / "tables", results, scored)
     build_report(study_dir)
 
 
-def _previous_command(study_dir: Path) -> str | None:
+def _previous_results(study_dir: Path) -> dict[str, Any]:
     path = study_dir / "results.json"
     if path.is_file():
         try:
-            return json.loads(path.read_text(encoding="utf-8")).get("command")
+            return json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
-            return None
-    return None
+            return {}
+    return {}
+
+
+def _previous_command(study_dir: Path) -> str | None:
+    return _previous_results(study_dir).get("command")

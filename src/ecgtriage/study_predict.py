@@ -77,9 +77,13 @@ def load_signals(test_set: TestSet, ids: list[str], rng: np.random.Generator | N
     return x
 
 
-def predict_test_set(model: Any, classes: list[str], test_set: TestSet, *, device: str,
-                     batch_size: int, noise_seed: int = 0) -> pd.DataFrame:
-    """Predict every record of ``test_set`` → table keyed by ``record_id``."""
+def predict_signals(models: list[tuple[Any, list[str]]], test_set: TestSet, *, device: str,
+                    batch_size: int, noise_seed: int = 0) -> list[pd.DataFrame]:
+    """Predict every record of ``test_set`` with each ``(model, classes)``.
+
+    The (possibly corrupted) signals are built once, chunk by chunk, and shared by all
+    models. Returns one table per model, keyed by ``record_id``.
+    """
     from ecgtriage.train.predict import predict_proba
 
     rng = None
@@ -88,20 +92,24 @@ def predict_test_set(model: Any, classes: list[str], test_set: TestSet, *, devic
 
         rng = corruption_rng(noise_seed, test_set.corruption, test_set.severity)
     ids = list(test_set.record_ids)
-    parts = []
+    parts: list[list[np.ndarray]] = [[] for _ in models]
     for start in range(0, len(ids), _CHUNK):
         x = load_signals(test_set, ids[start:start + _CHUNK], rng)
-        parts.append(predict_proba(model, x, batch_size=batch_size, device=device,
-                                   progress=False))
-    proba = np.concatenate(parts) if parts else np.zeros((0, len(classes)), np.float32)
-    if proba.shape[1] != len(classes):
-        raise ValueError(f"model returned {proba.shape[1]} outputs; its card lists "
-                         f"{len(classes)} classes")
+        for i, (model, _) in enumerate(models):
+            parts[i].append(predict_proba(model, x, batch_size=batch_size, device=device,
+                                          progress=False))
     index = test_set.dataset.cache.index.set_index("record_id")
-    table = pd.DataFrame({"record_id": ids,
-                          "patient_id": index.loc[ids, "patient_id"].astype(str).to_numpy()})
-    table[prob_columns(classes)] = proba
-    return table
+    patients = index.loc[ids, "patient_id"].astype(str).to_numpy()
+    tables = []
+    for (_, classes), chunks in zip(models, parts):
+        proba = np.concatenate(chunks) if chunks else np.zeros((0, len(classes)), np.float32)
+        if proba.shape[1] != len(classes):
+            raise ValueError(f"model returned {proba.shape[1]} outputs; its card lists "
+                             f"{len(classes)} classes")
+        table = pd.DataFrame({"record_id": ids, "patient_id": patients})
+        table[prob_columns(classes)] = proba
+        tables.append(table)
+    return tables
 
 
 def read_predictions(path: Path) -> pd.DataFrame:

@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 from ecgtriage.study_cells import Cell, prediction_key
 from ecgtriage.study_predict import (
     TestSet,
-    predict_test_set,
     probabilities,
     read_predictions,
     write_predictions,
@@ -94,29 +93,40 @@ def key_of(ts: TestSet, noise_seed: int) -> str:
 
 
 def ensure_predictions(cells: list[Cell], test_sets: list[TestSet], cfg: Any) -> int:
-    """Predict every (cell, test set) whose table is missing; returns how many were made."""
-    from ecgtriage.train.checkpoint import load_checkpoint
+    """Predict every (cell, test set) whose table is missing; returns how many were made.
 
+    Test-set-major: each (possibly corrupted) set of signals is built once and passed to
+    every model that still lacks its predictions, since corrupting costs more than predicting.
+    """
+    from ecgtriage.study_predict import predict_signals
+
+    seed = cfg.evaluation.seed
+    todo = [(ts, [c for c in cells if not c.predictions_path(key_of(ts, seed)).is_file()])
+            for ts in test_sets]
+    todo = [(ts, missing) for ts, missing in todo if missing]
+    models: dict[str, tuple[Any, list[str]]] = {}
+    device = _device(cfg.train.device)
     made = 0
-    todo = [(c, [t for t in test_sets
-                 if not c.predictions_path(key_of(t, cfg.evaluation.seed)).is_file()])
-            for c in cells]
-    total = sum(len(t) for _, t in todo)
-    with tqdm(total=total, desc="predicting", unit="set", disable=None) as bar:
-        for cell, missing in todo:
-            if not missing:
-                continue
-            device = _device(cfg.train.device)
-            model, card = load_checkpoint(cell.run_dir, device=device)
-            classes = [str(c) for c in card["scheme"]["classes"]]
-            for ts in missing:
-                table = predict_test_set(model, classes, ts, device=device,
-                                         batch_size=cfg.evaluation.batch_size,
-                                         noise_seed=cfg.evaluation.seed)
-                write_predictions(cell.predictions_path(key_of(ts, cfg.evaluation.seed)), table)
+    with tqdm(total=sum(len(m) for _, m in todo), desc="predicting", unit="set",
+              disable=None) as bar:
+        for ts, missing in todo:
+            for cell in missing:
+                if cell.id not in models:
+                    models[cell.id] = _load(cell, device)
+            tables = predict_signals([models[c.id] for c in missing], ts, device=device,
+                                     batch_size=cfg.evaluation.batch_size, noise_seed=seed)
+            for cell, table in zip(missing, tables):
+                write_predictions(cell.predictions_path(key_of(ts, seed)), table)
                 made += 1
                 bar.update(1)
     return made
+
+
+def _load(cell: Cell, device: str) -> tuple[Any, list[str]]:
+    from ecgtriage.train.checkpoint import load_checkpoint
+
+    model, card = load_checkpoint(cell.run_dir, device=device)
+    return model, [str(c) for c in card["scheme"]["classes"]]
 
 
 def _device(name: str) -> str:
