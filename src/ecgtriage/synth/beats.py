@@ -197,18 +197,32 @@ def _conduction(findings: Findings) -> str:
     return "normal"
 
 
+# Lobe layouts leave Gaussian tails beyond the visible QRS; these factors stretch each layout so
+# that a multi-lead slope criterion (spatial velocity above 12 % of its QRS peak) measures the
+# drawn duration.
+_LAYOUT = {
+    "normal": 1.065, "ivcd": 1.075, "irbbb": 1.09, "rbbb": 1.04, "lbbb": 0.94, "ilbbb": 0.935,
+    "wpw": 1.02, "paced": 1.0,
+}
+
+
 def _qrs_duration(conduction: str, patient: Patient, findings: Findings, rng) -> float:
+    """Layout duration (s) of the conducted QRS: the measured duration times ``_LAYOUT``."""
+    return _LAYOUT[conduction] * _measured_qrs(conduction, patient, findings, rng)
+
+
+def _measured_qrs(conduction: str, patient: Patient, findings: Findings, rng) -> float:
     base = patient.qrs_ms / 1000
     if conduction == "rbbb":
         return rng.uniform(0.128, 0.16)
     if conduction == "lbbb":
         return rng.uniform(0.135, 0.175)
     if conduction == "irbbb":
-        return rng.uniform(0.108, 0.116)
+        return rng.uniform(0.111, 0.118)
     if conduction == "ilbbb":
-        return rng.uniform(0.108, 0.116)
+        return rng.uniform(0.111, 0.118)
     if conduction == "ivcd":
-        return rng.uniform(0.114, 0.128)
+        return rng.uniform(0.112, 0.128)
     if conduction == "wpw":
         return rng.uniform(0.12, 0.15)
     if conduction == "paced":
@@ -218,7 +232,7 @@ def _qrs_duration(conduction: str, patient: Patient, findings: Findings, rng) ->
         d += rng.uniform(0.004, 0.01)
     if findings.has(142, 153, 143):
         d += rng.uniform(0.004, 0.01)
-    return min(d, 0.104)
+    return min(d, 0.105)
 
 
 def _qrs_dipoles(conduction: str, d: float, patient: Patient, findings: Findings, rng):
@@ -581,9 +595,10 @@ def design_atria(findings: Findings, patient: Patient, rng) -> dict[str, Templat
     peak = patient.p_amp
     rows = _Rows(dower)
     if findings.has(140):
-        pd = rng.uniform(0.12, 0.145)
-        rows.gauss(0.3 * pd, 0.12 * pd, 0.12 * pd, vec=P_RA * 0.5)
-        rows.gauss(0.70 * pd, 0.12 * pd, 0.13 * pd, vec=P_LA_ENLARGED * 0.9)
+        # Delayed, enlarged left-atrial lobe: long notched P in II, deep terminal P in V1.
+        pd = rng.uniform(0.125, 0.15)
+        rows.gauss(0.28 * pd, 0.11 * pd, 0.11 * pd, vec=P_RA * 0.5)
+        rows.gauss(0.71 * pd, 0.115 * pd, 0.115 * pd, vec=P_LA_ENLARGED * 0.9)
         peak = rng.uniform(0.12, 0.22)
     elif "RAO/RAE" in findings.extras:
         rows.gauss(0.4 * pd, 0.13 * pd, 0.13 * pd, vec=P_RA * 1.0)

@@ -124,7 +124,7 @@ def _spikes(spikes: list[tuple[float, str]], rng) -> Lobes:
     """Pacing stimuli: sub-millisecond spikes, a fixed lead pattern per pacing channel."""
     weights = {}
     for channel in ("A", "V"):
-        vec = unit(rng.normal(size=8)) * rng.uniform(2.0, 6.0)
+        vec = unit(rng.normal(size=8)) * rng.uniform(5.0, 10.0)
         weights[channel] = vec
     t = np.array([s[0] for s in spikes])
     w = np.vstack([weights[s[1]] for s in spikes])
