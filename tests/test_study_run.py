@@ -210,3 +210,17 @@ def test_evaluate_adds_a_test_set_without_training(study, monkeypatch, tmp_path)
 def test_evaluate_refuses_a_folder_that_is_not_a_study(tmp_path):
     with pytest.raises(FileNotFoundError, match="is not a study directory"):
         study_mod.evaluate_study(tmp_path, tmp_path)
+
+
+def test_evaluate_on_the_training_folder_tests_only_unseen_patients(study):
+    """Scoring the training source again must not test models on their own training data."""
+    study_mod.evaluate_study(study["dir"], study["train"], name="train_again")
+    results = json.loads((study["dir"] / "results.json").read_text())
+    roles = {r["role"].split(" ")[0]: r["n_records"] for r in results["data_roles"]}
+    internal = roles["internal"]
+    again = next(t for t in results["test_sets"] if t["name"] == "train_again"
+                 and t["corruption"] is None)
+    assert again["n_records"] == internal
+    excluded = [e for e in results["exclusions"] if e["dataset"] == "train_again"
+                and e["reason"].startswith("patient also in the training or validation")]
+    assert excluded and excluded[0]["n"] == roles["training"] + roles["validation"]

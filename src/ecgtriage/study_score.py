@@ -50,15 +50,35 @@ class Scored:
 # ---------------------------------------------------------------------------- test sets
 
 
-def clean_test_sets(plan: Any, added: list[Any]) -> list[TestSet]:
-    """Internal test split, every external data set and every added one (uncorrupted)."""
-    test_ids = plan.splits.loc[plan.splits["split"] == "test", "record_id"].astype(str)
+def clean_test_sets(plan: Any, added: list[Any]) -> tuple[list[TestSet], list[dict[str, Any]]]:
+    """Internal test split, every external data set and every added one (uncorrupted).
+
+    A test set in the training data's format may share patients with it (e.g. the full
+    PTB-XL folder given later to score fold 10): records of patients who were in the training
+    or validation split are left out and counted, so no model is tested on what it saw.
+    Returns the test sets and those exclusions.
+    """
+    splits = plan.splits
+    test_ids = splits.loc[splits["split"] == "test", "record_id"].astype(str)
     out = [TestSet("internal", "internal", plan.train, tuple(test_ids))]
-    for ds in plan.externals:
-        out.append(TestSet(ds.name, "external", ds, tuple(ds.cache.index["record_id"].astype(str))))
-    for ds in added:
-        out.append(TestSet(ds.name, "added", ds, tuple(ds.cache.index["record_id"].astype(str))))
-    return out
+    index = plan.train.cache.index.astype({"record_id": str})
+    seen_ids = set(splits.loc[splits["split"] != "test", "record_id"].astype(str))
+    seen_patients = set(index.loc[index["record_id"].isin(seen_ids), "patient_id"].astype(str))
+    excluded = []
+    for kind, datasets in (("external", plan.externals), ("added", added)):
+        for ds in datasets:
+            idx = ds.cache.index
+            ids = idx["record_id"].astype(str)
+            keep = np.ones(len(idx), bool)
+            if ds.format == plan.train.format:
+                keep = ~(ids.isin(seen_ids)
+                         | idx["patient_id"].astype(str).isin(seen_patients)).to_numpy()
+                if (~keep).any():
+                    excluded.append({"dataset": ds.name, "n": int((~keep).sum()),
+                                     "reason": f"patient also in the training or validation "
+                                               f"split of {plan.train.name}"})
+            out.append(TestSet(ds.name, kind, ds, tuple(ids[keep])))
+    return out, excluded
 
 
 def corrupted_test_sets(clean: list[TestSet], evaluation: Any
@@ -261,7 +281,7 @@ def score_study(cfg: Any, plan: Any, cells: list[Cell], added: list[Any]) -> Sco
     from ecgtriage.labels import load_scheme
     from ecgtriage.train.checkpoint import read_card
 
-    clean = clean_test_sets(plan, added)
+    clean, overlap = clean_test_sets(plan, added)
     corrupted, skipped = corrupted_test_sets(clean, cfg.evaluation)
     ensure_predictions(cells, clean + corrupted, cfg)
     targets = _Targets()
@@ -293,7 +313,7 @@ def score_study(cfg: Any, plan: Any, cells: list[Cell], added: list[Any]) -> Sco
                                    "test_set": ts.name, "corruption": ts.corruption,
                                    "severity": ts.severity, "rank": ts.rank,
                                    "value": None if value is None else value["value"]})
-    out.label_exclusions = label_exclusions(clean, cfg.schemes, targets)
+    out.label_exclusions = overlap + label_exclusions(clean, cfg.schemes, targets)
     from ecgtriage.study_score_extra import external_section, rare_unseen_section, robustness_section
 
     out.robustness = robustness_section(curves, skipped)
