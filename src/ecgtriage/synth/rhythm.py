@@ -96,8 +96,13 @@ def _premature_mods(findings: Findings, code: int) -> set:
     return {m for m in findings.mods(code) if m is not None}
 
 
-def make_timeline(findings: Findings, patient: Patient, duration_s: float, rng) -> Timeline:
-    """Draw the sequence of atrial and ventricular events for one record."""
+def make_timeline(findings: Findings, patient: Patient, duration_s: float, rng,
+                  p_duration_s: float = 0.1) -> Timeline:
+    """Draw the sequence of atrial and ventricular events for one record.
+
+    ``p_duration_s`` (the sinus P-wave duration) bounds the PR interval from below so that a
+    PR segment remains (except with short PR and pre-excitation, where P runs into the QRS).
+    """
     tl = Timeline()
     t0, t1 = -1.6, duration_s + 0.3
     if "PACE" in findings.extras:
@@ -112,7 +117,7 @@ def make_timeline(findings: Findings, patient: Patient, duration_s: float, rng) 
         _regular_narrow(tl, rng.uniform(100, 140), t0, t1, rng, retro_before=0.4,
                         retro_after=0.3)
     else:
-        _sinus(tl, findings, patient, duration_s, t0, t1, rng)
+        _sinus(tl, findings, patient, duration_s, t0, t1, rng, p_duration_s)
     if findings.has(88):
         _complete_block(tl, rng, t0, t1)
     if findings.has(60):
@@ -124,7 +129,7 @@ def make_timeline(findings: Findings, patient: Patient, duration_s: float, rng) 
 
 
 def _sinus(tl: Timeline, findings: Findings, patient: Patient, duration_s: float, t0: float,
-           t1: float, rng) -> None:
+           t1: float, rng, p_duration_s: float) -> None:
     rate = sinus_rate(findings, patient, rng)
     rr0 = 60.0 / rate
     rsa = rng.uniform(0.09, 0.16) if findings.has(23) else patient.rsa
@@ -176,7 +181,8 @@ def _sinus(tl: Timeline, findings: Findings, patient: Patient, duration_s: float
         tl.add_p(tp, kind)
     if findings.has(88):
         return  # the ventricles follow their own escape rhythm
-    pr, conducted = _av_conduction(findings, patient, len(p_t), p_t, duration_s, rng)
+    pr, conducted = _av_conduction(findings, patient, len(p_t), p_t, duration_s, rng,
+                                   p_duration_s)
     last = -np.inf
     for i in range(len(p_t)):
         if not (conducted[i] and p_ok[i]):
@@ -192,11 +198,11 @@ def _sinus(tl: Timeline, findings: Findings, patient: Patient, duration_s: float
 
 
 def _av_conduction(findings: Findings, patient: Patient, n: int, p_t: np.ndarray,
-                   duration_s: float, rng) -> tuple[np.ndarray, np.ndarray]:
+                   duration_s: float, rng, p_duration_s: float) -> tuple[np.ndarray, np.ndarray]:
     """PR interval of every P and whether it conducts, for the AV statements."""
-    base = patient.pr_ms / 1000
+    base = max(patient.pr_ms / 1000, p_duration_s + 0.035)
     if findings.has(80):
-        base = rng.uniform(0.085, 0.112)
+        base = rng.uniform(0.095, 0.115)
     if findings.has(108):
         base = rng.uniform(0.09, 0.115)
     if findings.has(82):
@@ -218,7 +224,7 @@ def _av_conduction(findings: Findings, patient: Patient, n: int, p_t: np.ndarray
             ok[i: i + n_c] = True
             i += n_p
     elif findings.has(83):
-        pr0 = rng.uniform(0.16, 0.24)
+        pr0 = max(rng.uniform(0.16, 0.24), p_duration_s + 0.035)
         i = -int(rng.integers(0, 4))
         while i < n:
             cycle = int(rng.choice([3, 4, 5]))

@@ -81,9 +81,9 @@ def simulate_ecg(
     if patient is None:
         patient = sample_patient(rng)
     n = int(round(duration_s * fs))
-    ventricles = design_ventricles(findings, patient, rng)
     atria = design_atria(findings, patient, rng)
-    tl = make_timeline(findings, patient, duration_s, rng)
+    tl = make_timeline(findings, patient, duration_s, rng, p_duration_s=atria["S"].duration_s)
+    ventricles = design_ventricles(findings, patient, rng, needed=set(tl.v_kind))
 
     phase = rng.uniform(0, 2 * np.pi)
     parts: list[Lobes] = []
@@ -105,10 +105,10 @@ def simulate_ecg(
     for kind in sorted(set(tl.v_kind)):
         sel = v_kind == kind
         tpl = ventricles.templates[kind]
-        qt = ventricles.qtc_s * np.sqrt(rr[sel]) + max(tpl.qrs_s - 0.1, 0.0)
+        qt = ventricles.qtc_s * np.sqrt(rr[sel]) + max(tpl.duration_s - 0.1, 0.0)
         if kind in _ECTOPIC:
             qt = qt + 0.04
-        jt = np.maximum(qt - tpl.qrs_s, 0.12)
+        jt = np.maximum(qt - tpl.duration_s, 0.12)
         parts.append(tpl.instantiate(v_t[sel], jt, beat_scale(v_t[sel])))
     if tl.spikes:
         parts.append(_spikes(tl.spikes, rng))
