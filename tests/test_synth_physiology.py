@@ -549,3 +549,15 @@ def test_age_and_sex_shift_patients():
     with pytest.raises(ValueError, match="sex: expected 'M' or 'F'"):
         sample_patient(rng, sex="X")
     assert sample_patient(rng, age=300).age == 100  # PTB-XL's code for > 89 years
+
+
+def test_statement_forms_are_equivalent():
+    from ecgtriage.labels.grammar import parse_aha_code
+
+    a = sim("50+346;106", seed=5)
+    b = sim(["50+346", "106"], seed=5)
+    c = sim(parse_aha_code("50+346;106"), seed=5)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    with pytest.raises(ValueError, match="fs: expected"):
+        sim(["1"], fs=0)

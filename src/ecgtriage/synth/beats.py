@@ -41,6 +41,7 @@ LAFB_SEPTAL = unit([-0.35, 0.75, -0.5])  # inferior-rightward start: q in aVL, r
 LPFB_SEPTAL = unit([0.45, -0.7, -0.4])  # superior-leftward start: r in I, aVL, q in III, aVF
 RV_FORCE = unit([-0.45, 0.35, -0.8])  # hypertrophied right ventricle: tall R in V1
 PACED = (unit([0.45, -0.65, 0.6]), unit([0.7, -0.4, 0.55]))  # RV apex: LBBB-like, superior
+LVH_TILT = 0.25 * np.array([0.2, -0.2, 0.4])
 P_RA = unit([0.25, 0.9, -0.35])
 P_LA = unit([0.75, 0.45, 0.45])
 P_LA_ENLARGED = unit([0.55, 0.3, 0.78])
@@ -238,7 +239,11 @@ def _measured_qrs(conduction: str, patient: Patient, findings: Findings, rng) ->
 
 
 def _qrs_dipoles(conduction: str, d: float, patient: Patient, findings: Findings, rng):
-    """QRS lobes as (c, sl, sr, vec, role); roles 'fixed' are exempt from the axis rotation."""
+    """QRS lobes as (c, sl, sr, vec, role), times in s from QRS onset, vec in mV.
+
+    Roles ``rot``, ``delta`` and ``rv`` turn with the patient's axis; ``fixed`` (fascicular
+    initial forces), ``rbbb`` (late right-ventricular force) and ``paced`` keep their direction.
+    """
     a = patient.qrs_amp
     sep = patient.septal_frac
     term = patient.terminal_frac
@@ -295,10 +300,16 @@ def _qrs_dipoles(conduction: str, d: float, patient: Patient, findings: Findings
                  in lobes]
         lobes.append((0.5 * d, 0.12 * d, 0.12 * d, RV_FORCE * a, "rv"))
     if findings.has(142, 153) and conduction in ("normal", "ivcd", "irbbb", "rbbb"):
-        lobes = [(c, sl, sr, unit(v + 0.25 * np.linalg.norm(v) * np.array([0.2, -0.2, 0.4]))
-                  * np.linalg.norm(v) if role == "rot" else v, role)
+        # A thicker free wall pulls the forces leftward and posterior (deeper S in V1-V2).
+        lobes = [(c, sl, sr, _tilt(v, LVH_TILT) if role == "rot" else v, role)
                  for c, sl, sr, v, role in lobes]
     return lobes
+
+
+def _tilt(vec: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """``vec`` turned part of the way towards ``towards``, length kept."""
+    size = np.linalg.norm(vec)
+    return unit(vec + size * towards) * size
 
 
 def _t_vector(axis_deg: float, patient: Patient, dower: np.ndarray, rng) -> np.ndarray:
@@ -540,6 +551,9 @@ def _territorial(rows: _Rows, findings: Findings, d: float, main_c: float, main_
         q = max(rng.uniform(0.35, 0.55), rng.uniform(0.2, 0.3) * qrs_amp)
         q *= 0.5 if acute else 1.0
         r_loss = rng.uniform(0.15, 0.4) * qrs_amp * (0.4 if acute else 1.0)
+        if name == "posterior":
+            # Loss of posterior forces shows as a tall R in V1-V2 (the mirror of a Q wave).
+            r_loss *= 2.5
         # Necrotic wall: the initial forces point away from it (a Q of 40 ms or more) and the
         # R wave facing it shrinks.
         rows.gauss(0.025, 0.01, 0.014, w=-q * pos)
@@ -598,7 +612,8 @@ def _territorial(rows: _Rows, findings: Findings, d: float, main_c: float, main_
 
 
 def design_atria(findings: Findings, patient: Patient, rng) -> dict[str, Template]:
-    """P-wave templates: ``"S"`` sinus, ``"X"`` ectopic atrial, ``"R"`` retrograde, ``"AP"`` paced."""
+    """P-wave templates: ``"S"`` sinus, ``"X"`` ectopic atrial, ``"R"`` retrograde and ``"AP"``
+    paced; each template's ``duration_s`` is its P duration."""
     dower = patient.dower()
     out: dict[str, Template] = {}
     pd = patient.p_ms / 1000

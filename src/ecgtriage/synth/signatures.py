@@ -13,6 +13,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ecgtriage.labels.grammar import Statement
+
 #: The 44 primary SPH statements (AHA/ACC/HRS 2007 codes) and their names.
 SPH_STATEMENTS: dict[int, str] = {
     1: "Normal ECG",
@@ -173,14 +175,20 @@ def _split(statements: str | Iterable[str]) -> list[str]:
         items = list(statements)
     out: list[str] = []
     for item in items:
+        if isinstance(item, Statement):
+            item = str(item)
         if not isinstance(item, str):
-            raise ValueError(f"statements: expected strings, found {item!r}")
+            raise ValueError(f"statements: expected strings like '50+346', found {item!r}")
         out.extend(p.strip() for p in item.split(";") if p.strip())
     return out
 
 
 def parse_statements(statements: str | Iterable[str]) -> Findings:
-    """Parse statements (``"50+346"``, ``"PACE"``, or one ``";"``-joined string) into findings.
+    """Parse statements into findings.
+
+    ``statements`` is one ``";"``-joined string (``"50+346;106"``) or a sequence of strings
+    (``["50+346", "PACE"]``) or of :class:`ecgtriage.labels.grammar.Statement`; an empty
+    sequence means a normal sinus record.
 
     Raises
     ------
