@@ -222,9 +222,12 @@ def train(cache, scheme, out_dir: str | Path, config: TrainConfig, splits: pd.Da
 
     targets = targets_for_cache(cache, scheme)
     datasets, unknown = split_datasets(cache, targets, splits)
+    if _is_main_process():
+        atomic.write_csv(Path(out_dir) / "splits.csv", pd.DataFrame(splits)[["record_id", "split"]])
     manifest = cache.manifest
     summary = {"source": str(manifest.get("source", cache.path)), "format": cache.format,
-               "cache_content_hash": manifest.get("content_hash"), **unknown}
+               "cache_content_hash": manifest.get("content_hash"),
+               "split_roles": dict(getattr(splits, "roles", None) or {}), **unknown}
     preprocessing = {"cache_fs": cache.fs, "cache_n_samples": cache.n_samples,
                      **dict(manifest.get("preprocessing", {}))}
     return train_on_arrays(
