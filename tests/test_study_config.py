@@ -110,9 +110,9 @@ def test_cell_hash_depends_on_what_the_model_depends_on(tmp_path):
 def test_prediction_keys_are_readable_and_distinct():
     clean = prediction_key("internal", "h1")
     noisy = prediction_key("internal", "h1", "gaussian", 6.0, 0)
-    assert clean.startswith("internal-") and noisy.startswith("internal__gaussian_6dB-")
+    assert clean.startswith("internal-") and noisy.startswith("internal__gaussian_6-")
     assert prediction_key("internal", "h2") != clean
-    assert prediction_key("internal", "h1", "gaussian", -3.0, 0).startswith("internal__gaussian_m3dB")
+    assert prediction_key("internal", "h1", "gaussian", -3.0, 0).startswith("internal__gaussian_m3-")
 
 
 def _score(scheme, test_set, view, **metrics):

@@ -103,5 +103,4 @@ def prediction_key(name: str, content_hash: str, corruption: str | None = None,
 def _sev(severity: float | None) -> str:
     if severity is None:
         return "clean"
-    text = f"{float(severity):g}".replace("-", "m").replace(".", "p")
-    return f"{text}dB"
+    return f"{float(severity):g}".replace("-", "m").replace(".", "p")

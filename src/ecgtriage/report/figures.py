@@ -159,8 +159,7 @@ def rare_unseen_heatmap(rows: Sequence[dict[str, Any]], schemes: Sequence[str]) 
             text = "–" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}"
             ax.text(j, i, text, ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="fraction flagged abnormal")
-    ax.set_title("Rare and unseen statements: how often each model flags them as abnormal",
-                 fontsize=9)
+    ax.set_title("Rare and unseen statements:\nshare of records flagged abnormal", fontsize=9)
     return to_data_uri(fig)
 
 
