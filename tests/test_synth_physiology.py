@@ -561,3 +561,35 @@ def test_statement_forms_are_equivalent():
     np.testing.assert_array_equal(a, c)
     with pytest.raises(ValueError, match="fs: expected"):
         sim(["1"], fs=0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_vpc_t_wave_is_discordant(seed):
+    x = sim(["60+341"], seed=seed, duration=20.0)
+    cx = qrs_complexes(x, FS)
+    checked = 0
+    for (prev, _), (on, off) in zip(cx[:-2], cx[1:-1]):
+        if (off - on) / FS < 0.12:
+            continue
+        # A premature complex starts on the previous T wave: take the isoelectric level from
+        # the preceding sinus beat's PR segment.
+        base = np.array([pr_baseline(x[i], prev) for i in range(12)])
+        q = x[:, on:off] - base[:, None]
+        lead = int(np.argmax(np.abs(q.sum(axis=1))))
+        t_seg = x[lead, off + int(0.08 * FS): off + int(0.3 * FS)] - base[lead]
+        t_peak = t_seg[np.argmax(np.abs(t_seg))]
+        assert np.sign(t_peak) == -np.sign(q[lead].sum())
+        checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fibrillatory_waves_largest_in_v1(seed):
+    x = sim(["50+347"], seed=seed, duration=30.0)  # slow response: long diastoles
+    cx = qrs_complexes(x, FS)
+    power = np.zeros(12)
+    for (on, _), (nxt, _) in zip(cx[:-1], cx[1:]):
+        seg = x[:, on + int(0.5 * FS): nxt - int(0.05 * FS)]
+        if seg.shape[1] > int(0.2 * FS):
+            power += ((seg - seg.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    assert power[V1] > power[I] and power[V1] > power[V6]

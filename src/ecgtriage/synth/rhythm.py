@@ -299,7 +299,7 @@ def _ventricular_ectopy(tl: Timeline, findings: Findings, code: int, duration_s:
             continue
         if slots[j] and j > 0 and out_t:
             rr = times[j] - times[j - 1]
-            te = out_t[-1] + rng.uniform(0.5, 0.7) * rr
+            te = out_t[-1] + rng.uniform(0.55, 0.72) * rr
             if code == 60:
                 kind = f"V{focus}" if not polymorphic else f"V{int(rng.integers(0, 3))}"
                 if polymorphic and out_k and out_k[-1] == kind:
