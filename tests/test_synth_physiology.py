@@ -593,3 +593,16 @@ def test_fibrillatory_waves_largest_in_v1(seed):
         if seg.shape[1] > int(0.2 * FS):
             power += ((seg - seg.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
     assert power[V1] > power[I] and power[V1] > power[V6]
+
+
+def test_random_statement_combinations_stay_physiological():
+    rng = np.random.default_rng(123)
+    codes = [str(c) for c in SPH_STATEMENTS]
+    pool = codes + [f"{c}+{m}" for c in codes[::3] for m in MODIFIERS] + list(EXTRA_PATHOLOGIES)
+    pool += ["142", "143", "104", "142"]  # contradictory hypertrophy/conduction mixes
+    for k in range(40):
+        statements = list(rng.choice(pool, size=int(rng.integers(1, 5)), replace=False))
+        fs = int(rng.choice([100, 250, 500]))
+        x = sim(statements, seed=k, fs=fs, duration=float(rng.choice([10.0, 15.0])))
+        assert np.isfinite(x).all(), statements
+        assert np.abs(x).max() < 8.0, statements

@@ -404,6 +404,9 @@ def design_ventricles(findings: Findings, patient: Patient, rng,
                 scale = cap / m["sokolow"]
         if m["limb_pp"] * scale < 0.7:
             scale = rng.uniform(0.7, 0.9) / m["limb_pp"]
+    # Contradictory statements (RVH with LVH, LBBB with LVH) can make one criterion
+    # unreachable; keep every lead's QRS below 5 mV peak-to-peak instead of chasing it.
+    scale = float(np.clip(scale, 0.15, 5.0 / max(m["limb_pp"], m["prec_pp"])))
     for lobe in qrs:
         lobe[3] = lobe[3] * scale
         lobe[5] = lobe[5] * scale
