@@ -149,3 +149,19 @@ def test_ordinal_tiers_train_and_get_an_operating_point(tmp_path):
     assert op["sensitivity"] >= 0.8
     proba = predict_proba(model, x[220:], progress=False)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("schedule, epochs_run", [("cosine", 2), ("onecycle", 3)])
+def test_early_stopping_waits_for_the_warm_up(tmp_path, schedule, epochs_run):
+    # No validation record is positive, so the metric is NaN and never improves: with patience 2
+    # a cosine run stops after epoch 2; a one-cycle run of 10 epochs keeps going through its
+    # warm-up (30 % = 3 epochs) and stops at epoch 3.
+    x, y = make_toy_task(80, 2, fs=100.0, n_samples=100, multilabel=True, seed=0)
+    y[60:] = 0
+    cfg = TrainConfig(epochs=10, batch_size=20, patience=2, schedule=schedule, num_threads=1, device="cpu")
+    out = train_on_arrays(SignalDataset(x, np.arange(60), y[:60]), SignalDataset(x, np.arange(60, 80), y[60:]),
+                          classes=["A", "B"], multilabel=True, ordered=False, fs=100.0, config=cfg,
+                          out_dir=tmp_path / "es", scheme_name="toy", scheme_version="1", progress=False)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["epochs_run"] == epochs_run
+    assert card["thresholds"]["values"] == {"A": None, "B": None}

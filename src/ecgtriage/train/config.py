@@ -17,7 +17,8 @@ class TrainConfig:
         beyond what training restores afterwards).
     epochs, batch_size, lr, weight_decay : AdamW optimisation; ``lr`` is the peak rate.
     schedule : ``"onecycle"`` (OneCycleLR) or ``"cosine"`` (CosineAnnealingLR per step).
-    patience : early stopping after this many epochs without validation improvement (0 = off).
+    patience : early stopping after this many epochs without validation improvement (0 = off);
+        it never fires during the one-cycle warm-up (the first 30 % of the epochs).
     grad_clip : max global gradient norm (0 = off).
     loss : ``"auto"`` (BCE for multi-label, cross-entropy for single-label), ``"bce"``,
         ``"focal"``, ``"ce"`` or ``"corn"`` (ordinal, ordered single-label schemes only).

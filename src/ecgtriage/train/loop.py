@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,9 @@ def run_environment(config: TrainConfig, device: torch.device) -> Iterator[None]
             if config.num_threads:
                 torch.set_num_threads(config.num_threads)
             if config.deterministic:
+                if device.type == "cuda":
+                    # cuBLAS is deterministic only with a fixed workspace (read at its first use).
+                    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
                 # CUDA kernels without a deterministic variant warn instead of failing.
                 torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
             yield
@@ -114,9 +118,20 @@ class BatchSource:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
+#: Fraction of the one-cycle schedule spent raising the learning rate.
+WARMUP_FRACTION = 0.3
+
+
+def patience_from(config: TrainConfig) -> int:
+    """First epoch at which early stopping may fire: after the one-cycle warm-up, whose rising
+    learning rate makes validation scores swing without meaning the run has stalled."""
+    return math.ceil(WARMUP_FRACTION * config.epochs) if config.schedule == "onecycle" else 0
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+                                                   pct_start=WARMUP_FRACTION)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
 
 
@@ -159,7 +174,7 @@ def train_one_epoch(model, objective: Objective, source: BatchSource, optimizer,
         total += loss.detach() * x.shape[0]
         seen += x.shape[0]
         bar.update(x.shape[0])
-        if step % 20 == 0:
+        if show and step % 20 == 0:  # .item() waits for the GPU: only when the bar is shown
             bar.set_postfix(loss=f"{total.item() / seen:.4f}")
     bar.close()
     return (total.item() / max(seen, 1)), seen
@@ -278,7 +293,8 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
                    "samples_per_s": seen_all / max(train_secs, 1e-9), "best": bool(improved)}
             state.history.append(row)
             state.epoch = epoch + 1
-            state.stopped = config.patience > 0 and state.bad_epochs >= config.patience
+            state.stopped = (config.patience > 0 and state.bad_epochs >= config.patience
+                             and epoch + 1 >= patience_from(config))
             if ctx.is_main:
                 write_metrics(out_dir / "metrics.csv", state.history)
                 for key, val in row.items():

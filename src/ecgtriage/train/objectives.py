@@ -120,7 +120,10 @@ def _multilabel_loss(obj: Objective, logits: torch.Tensor, target: torch.Tensor)
     mask = obj.class_mask
     if mask is None:
         return per.mean()
-    return per[:, mask].mean() if bool(mask.any()) else per.sum() * 0.0
+    # Multiply by the mask instead of indexing with it: boolean indexing would make the GPU wait
+    # for the host on every step.
+    kept = mask.to(per.dtype)
+    return (per * kept).sum() / (kept.sum() * per.shape[0]).clamp_min(1.0)
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -202,7 +202,7 @@ def split_datasets(cache, targets, splits: pd.DataFrame) -> tuple[dict[str, Sign
 
 
 def train(cache, scheme, out_dir: str | Path, config: TrainConfig, splits: pd.DataFrame, *,
-          resume: bool = True, progress: bool = True) -> Path:
+          targets=None, resume: bool = True, progress: bool = True) -> Path:
     """Train ``config.model`` on a prepared cache for a label scheme.
 
     Parameters
@@ -213,14 +213,18 @@ def train(cache, scheme, out_dir: str | Path, config: TrainConfig, splits: pd.Da
     config : training settings.
     splits : DataFrame[record_id, split] (``ecgtriage.labels.splits.make_splits``); the "train"
         rows are fitted, "val" drives early stopping and thresholds; "test" is never read.
+    targets : precomputed ``targets_for_cache(cache, scheme)`` (e.g. shared by the seeds of a
+        study); computed here when ``None``. Only ``y``, ``known``, ``class_observable`` and
+        ``record_ids`` are read.
 
     Returns
     -------
     The run directory (see ``train_on_arrays``).
     """
-    from ecgtriage.labels import targets_for_cache
+    if targets is None:
+        from ecgtriage.labels import targets_for_cache
 
-    targets = targets_for_cache(cache, scheme)
+        targets = targets_for_cache(cache, scheme)
     datasets, unknown = split_datasets(cache, targets, splits)
     if _is_main_process():
         atomic.write_csv(Path(out_dir) / "splits.csv", pd.DataFrame(splits)[["record_id", "split"]])
