@@ -106,8 +106,11 @@ class BatchSource:
         self.sampler.set_epoch(epoch)
         indices = torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
         if self.in_memory:
+            # One host-to-device copy per epoch: a per-batch copy from pageable memory would
+            # wait for the GPU's queued work every step.
+            indices = indices.to(self.x.device)
             for start in range(0, len(indices), self.batch_size):
-                idx = indices[start:start + self.batch_size].to(self.x.device)
+                idx = indices[start:start + self.batch_size]
                 yield (self.x.index_select(0, idx).to(self.device, non_blocking=True),
                        self.y.index_select(0, idx).to(self.device, non_blocking=True))
             return
