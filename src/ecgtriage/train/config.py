@@ -18,7 +18,7 @@ class TrainConfig:
     epochs, batch_size, lr, weight_decay : AdamW optimisation; ``lr`` is the peak rate.
     schedule : ``"onecycle"`` (OneCycleLR) or ``"cosine"`` (CosineAnnealingLR per step).
     patience : early stopping after this many epochs without validation improvement (0 = off);
-        it never fires during the one-cycle warm-up (the first 30 % of the epochs).
+        epochs of the one-cycle warm-up (the first 30 %) do not count towards it.
     grad_clip : max global gradient norm (0 = off).
     loss : ``"auto"`` (BCE for multi-label, cross-entropy for single-label), ``"bce"``,
         ``"focal"``, ``"ce"`` or ``"corn"`` (ordinal, ordered single-label schemes only).

@@ -126,8 +126,9 @@ WARMUP_FRACTION = 0.3
 
 
 def patience_from(config: TrainConfig) -> int:
-    """First epoch at which early stopping may fire: after the one-cycle warm-up, whose rising
-    learning rate makes validation scores swing without meaning the run has stalled."""
+    """Epochs of the one-cycle warm-up, during which epochs without improvement are not counted
+    towards the patience: the rising learning rate makes validation scores swing without meaning
+    that the run has stalled."""
     return math.ceil(WARMUP_FRACTION * config.epochs) if config.schedule == "onecycle" else 0
 
 
@@ -289,15 +290,14 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
                 state.best_epoch = epoch + 1
             if improved:
                 state.best_metric, state.bad_epochs = value, 0
-            else:
+            elif epoch + 1 > patience_from(config):
                 state.bad_epochs += 1
             row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, **metrics,
                    "lr": optimizer.param_groups[0]["lr"], "train_seconds": train_secs,
                    "samples_per_s": seen_all / max(train_secs, 1e-9), "best": bool(improved)}
             state.history.append(row)
             state.epoch = epoch + 1
-            state.stopped = (config.patience > 0 and state.bad_epochs >= config.patience
-                             and epoch + 1 >= patience_from(config))
+            state.stopped = config.patience > 0 and state.bad_epochs >= config.patience
             if ctx.is_main:
                 write_metrics(out_dir / "metrics.csv", state.history)
                 for key, val in row.items():
