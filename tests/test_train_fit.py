@@ -165,3 +165,20 @@ def test_early_stopping_waits_for_the_warm_up(tmp_path, schedule, epochs_run):
     card = json.loads((out / "model_card.json").read_text())
     assert card["epochs_run"] == epochs_run
     assert card["thresholds"]["values"] == {"A": None, "B": None}
+
+
+def test_streaming_from_the_memmap_matches_in_memory_training(run_a, tmp_path):
+    # in_memory="never" reads batches through a DataLoader over the (memmap-like) array: the
+    # same batches in the same order, so the same numbers.
+    run_s = _run(tmp_path / "s", config=TrainConfig(**{**CFG.__dict__, "in_memory": "never"}))
+    cols = ["train_loss", "val_loss", "macro_auroc"]
+    pd.testing.assert_frame_equal(pd.read_csv(run_a / "metrics.csv")[cols],
+                                  pd.read_csv(run_s / "metrics.csv")[cols], check_exact=True)
+
+
+def test_empty_validation_split_is_refused(tmp_path):
+    x, y = make_toy_task(10, 2, n_samples=100, multilabel=True, seed=0)
+    with pytest.raises(ValueError, match="validation split: expected at least one record with a known target"):
+        train_on_arrays(SignalDataset(x, np.arange(10), y), SignalDataset(x, np.arange(0), y[:0]),
+                        classes=["A", "B"], multilabel=True, ordered=False, fs=100.0, config=CFG,
+                        out_dir=tmp_path / "e", scheme_name="toy", scheme_version="1")

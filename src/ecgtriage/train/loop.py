@@ -114,9 +114,12 @@ class BatchSource:
                 yield (self.x.index_select(0, idx).to(self.device, non_blocking=True),
                        self.y.index_select(0, idx).to(self.device, non_blocking=True))
             return
+        # An own generator: without one the DataLoader draws its worker seed from the global
+        # RNG, shifting the dropout stream away from the in-memory path's.
         loader = DataLoader(torch.utils.data.Subset(self.ds, indices.tolist()), batch_size=self.batch_size,
                             shuffle=False, num_workers=self.workers,
-                            pin_memory=self.device.type == "cuda")
+                            pin_memory=self.device.type == "cuda",
+                            generator=torch.Generator().manual_seed(epoch))
         for x, y in loader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 

@@ -54,6 +54,6 @@ def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
             x = crop(x.to(device), contract.n_samples)
             out.append(to_probabilities(model(x), activation).cpu())
     if not out:
-        return np.zeros((0, model.head.out_features if activation != "corn" else model.head.out_features + 1),
-                        np.float32)
+        n_classes = contract.n_outputs + (1 if activation == "corn" else 0)
+        return np.zeros((0, n_classes), np.float32)
     return torch.cat(out).numpy().astype(np.float32)

@@ -109,8 +109,9 @@ def train_on_arrays(
     out_dir = Path(out_dir)
     classes = [str(c) for c in classes]
     n_classes = len(classes)
-    if len(train_ds) == 0:
-        raise ValueError("training split: expected at least one record with a known target, found none")
+    for name, ds in (("training", train_ds), ("validation", val_ds)):
+        if len(ds) == 0:
+            raise ValueError(f"{name} split: expected at least one record with a known target, found none")
     objective = build_objective(config.loss, multilabel=multilabel, ordered=ordered, n_classes=n_classes,
                                 y_train=train_ds.targets, pos_weight_max=config.pos_weight_max,
                                 focal_gamma=config.focal_gamma, class_weighting=config.class_weighting)
