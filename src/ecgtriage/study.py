@@ -23,6 +23,7 @@ Layout of a study directory::
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -50,10 +51,14 @@ def run_study(cfg: StudyConfig, command: str | None = None) -> Path:
     cfgmod.save_resolved(cfg, study_dir / "config.json")
     plan = plan_data(cfg, study_dir)
     cells = grid(cfg, plan, study_dir)
-    for cell in tqdm(cells, desc="training", unit="model", disable=None):
-        ensure_trained(cell, plan, cfg)
     added = load_added(study_dir, cfg)
-    finish(study_dir, cfg, plan, cells, added, start, command or "ecgtriage study")
+    timings = {"data_s": time.perf_counter() - start}
+    t0 = time.perf_counter()
+    trained = sum(ensure_trained(cell, plan, cfg)
+                  for cell in tqdm(cells, desc="training", unit="model", disable=None))
+    timings.update(training_s=time.perf_counter() - t0, models_trained=int(trained),
+                   models_reused=len(cells) - int(trained))
+    finish(study_dir, cfg, plan, cells, added, start, command or "ecgtriage study", timings)
     return study_dir
 
 
@@ -142,24 +147,38 @@ def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = N
         entries.append({"name": new_name, "source": source})
         atomic.write_json(added_path, entries)
     added = load_added(study, cfg)
-    finish(study, cfg, plan, cells, added, start, _previous_command(study))
+    finish(study, cfg, plan, cells, added, start, _previous_command(study),
+           {"data_s": time.perf_counter() - start, "training_s": 0.0, "models_trained": 0,
+            "models_reused": len(cells)})
     return study
 
 
 def finish(study_dir: Path, cfg: StudyConfig, plan: DataPlan, cells: list[Cell],
-           added: list[Dataset], start: float, command: str | None) -> None:
-    """Predict every test set, score, and write results.json, tables and report.html."""
+           added: list[Dataset], start: float, command: str | None,
+           timings: dict[str, Any]) -> None:
+    """Predict every test set, score, and write results.json, tables and report.html.
+
+    ``timings`` (seconds per phase so far) is completed here, stored in ``results.json``
+    and printed, so the cost of each phase of a study is on record.
+    """
     from ecgtriage.report import build_report
     from ecgtriage.study_results import assemble, write_tables
     from ecgtriage.study_score import score_study
 
     scored = score_study(cfg, plan, cells, added)
-    wall = time.perf_counter() - start
-    results = assemble(cfg, plan, cells, added, scored, wall_time_s=wall,
+    timings.update(scored.timings)
+    t0 = time.perf_counter()
+    results = assemble(cfg, plan, cells, added, scored, wall_time_s=0.0,
                        command=command or "ecgtriage study")
-    atomic.write_json(study_dir / "results.json", results)
     write_tables(study_dir / "tables", results, scored)
+    timings["results_s"] = time.perf_counter() - t0
+    results["timings"] = timings
+    results["wall_time_s"] = time.perf_counter() - start
+    atomic.write_json(study_dir / "results.json", results)
     build_report(study_dir)
+    print("study phases: " + ", ".join(
+        f"{k[:-2]} {v / 60:.1f} min" if k.endswith("_s") else f"{k} {v}"
+        for k, v in timings.items()), file=sys.stderr)
 
 
 def _previous_results(study_dir: Path) -> dict[str, Any]:

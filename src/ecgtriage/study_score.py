@@ -13,6 +13,7 @@ tables are joined to the targets on ``record_id`` and scored with ``ecgtriage.ev
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class Scored:
     rare_external_f1: dict[str, list[float]] = field(default_factory=dict)
     robustness: dict[str, Any] = field(default_factory=dict)
     label_exclusions: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- test sets
@@ -283,9 +285,13 @@ def score_study(cfg: Any, plan: Any, cells: list[Cell], added: list[Any]) -> Sco
 
     clean, overlap = clean_test_sets(plan, added)
     corrupted, skipped = corrupted_test_sets(clean, cfg.evaluation)
-    ensure_predictions(cells, clean + corrupted, cfg)
-    targets = _Targets()
+    t0 = time.perf_counter()
+    made = ensure_predictions(cells, clean + corrupted, cfg)
     out = Scored()
+    out.timings = {"predictions_s": time.perf_counter() - t0, "prediction_tables_made": made,
+                   "prediction_tables_reused": len(cells) * len(clean + corrupted) - made}
+    t0 = time.perf_counter()
+    targets = _Targets()
     out.test_sets = [
         {"name": ts.name, "kind": ts.kind, "dataset": ts.dataset.name,
          "n_records": len(ts.record_ids), "corruption": ts.corruption, "severity": ts.severity,
@@ -321,6 +327,7 @@ def score_study(cfg: Any, plan: Any, cells: list[Cell], added: list[Any]) -> Sco
     out.external = external_section(cfg, plan, cells, clean, targets, statements)
     out.rare_unseen, out.rare_external_f1 = rare_unseen_section(cfg, plan, cells, clean, targets,
                                                                 statements, out.scores)
+    out.timings["scoring_s"] = time.perf_counter() - t0
     return out
 
 
