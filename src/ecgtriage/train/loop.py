@@ -201,6 +201,45 @@ def predict_logits(model, source: BatchSource, n_samples: int, config: TrainConf
     return dd.gather_padded(local, len(source.ds), ctx).cpu()
 
 
+def validate(model, source: BatchSource, objective: Objective, n_samples: int, config: TrainConfig,
+             ctx: dd.DistContext, multilabel: bool, eligible) -> tuple[np.ndarray, dict[str, float]]:
+    """Validation probabilities (all records, every rank) and metrics including ``val_loss``."""
+    logits = predict_logits(model, source, n_samples, config, ctx)
+    val_loss = float(objective.to("cpu")(logits, source.ds.target_tensor()))
+    proba = to_probabilities(logits, objective.activation).numpy()
+    return proba, {"val_loss": val_loss, **validation_metrics(source.ds.targets, proba, multilabel, eligible)}
+
+
+def update_best(state: FitState, model, proba: np.ndarray, metrics: dict, metric_name: str,
+                epoch: int, config: TrainConfig) -> bool:
+    """Keep the best epoch's weights and predictions; count epochs without improvement."""
+    value = metrics[metric_name]
+    improved = not math.isnan(value) and value > state.best_metric
+    if improved or state.best_state is None:
+        state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        state.best_proba = torch.from_numpy(proba.copy())
+        state.best_metrics = dict(metrics)
+        state.best_epoch = epoch + 1
+    if improved:
+        state.best_metric, state.bad_epochs = value, 0
+    elif epoch + 1 > patience_from(config):
+        state.bad_epochs += 1
+    state.epoch = epoch + 1
+    state.stopped = config.patience > 0 and state.bad_epochs >= config.patience
+    return improved
+
+
+def write_epoch(out_dir: Path, writer, state: FitState, row: dict, config: TrainConfig, model,
+                optimizer, scheduler, scaler) -> None:
+    """metrics.csv, TensorBoard scalars and last.pt after an epoch (rank 0)."""
+    write_metrics(out_dir / "metrics.csv", state.history)
+    for key, val in row.items():
+        if isinstance(val, float):
+            writer.add_scalar(key, val, row["epoch"])
+    writer.flush()
+    save_state(out_dir / "last.pt", config, state, model, optimizer, scheduler, scaler)
+
+
 def fit(model: torch.nn.Module, objective: Objective, train_ds: SignalDataset, val_ds: SignalDataset,
         config: TrainConfig, out_dir: str | Path, *, eligible: np.ndarray | None = None,
         multilabel: bool, resume: bool = True, progress: bool = True,
@@ -255,7 +294,6 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
     scheduler = make_scheduler(optimizer, config, config.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and config.amp == "fp16" else None
     metric_name = primary_metric(multilabel)
-    y_val = val_ds.targets
 
     state = FitState()
     last = out_dir / "last.pt"
@@ -280,37 +318,18 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
                                                config, n_samples, generator, epoch, show)
             seen_all = int(dd.all_reduce_sum(torch.tensor(float(seen)), ctx).item())
             train_secs = time.perf_counter() - t0
-            logits = predict_logits(model, val_src, n_samples, config, ctx)
-            val_loss = float(objective.to("cpu")(logits, val_ds.target_tensor())) if len(val_ds) else float("nan")
-            proba = to_probabilities(logits, objective.activation).numpy()
-            metrics = validation_metrics(y_val, proba, multilabel, eligible) if len(val_ds) else {metric_name: float("nan")}
-            value = metrics[metric_name]
-            improved = not math.isnan(value) and value > state.best_metric
-            if improved or state.best_state is None:
-                state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                state.best_proba = torch.from_numpy(proba.copy())
-                state.best_metrics = dict(metrics, val_loss=val_loss)
-                state.best_epoch = epoch + 1
-            if improved:
-                state.best_metric, state.bad_epochs = value, 0
-            elif epoch + 1 > patience_from(config):
-                state.bad_epochs += 1
-            row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, **metrics,
+            proba, metrics = validate(model, val_src, objective, n_samples, config, ctx, multilabel, eligible)
+            improved = update_best(state, model, proba, metrics, metric_name, epoch, config)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, **metrics,
                    "lr": optimizer.param_groups[0]["lr"], "train_seconds": train_secs,
                    "samples_per_s": seen_all / max(train_secs, 1e-9), "best": bool(improved)}
             state.history.append(row)
-            state.epoch = epoch + 1
-            state.stopped = config.patience > 0 and state.bad_epochs >= config.patience
             if ctx.is_main:
-                write_metrics(out_dir / "metrics.csv", state.history)
-                for key, val in row.items():
-                    if isinstance(val, float) and key != "epoch":
-                        writer.add_scalar(key, val, epoch + 1)
-                writer.flush()
-                save_state(last, config, state, model, optimizer, scheduler, scaler)
+                write_epoch(out_dir, writer, state, row, config, model, optimizer, scheduler, scaler)
                 if show:
-                    tqdm.write(f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
-                               f"{metric_name} {value:.4f} ({row['samples_per_s']:.0f} rec/s)")
+                    tqdm.write(f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss "
+                               f"{metrics['val_loss']:.4f} {metric_name} {metrics[metric_name]:.4f} "
+                               f"({row['samples_per_s']:.0f} rec/s)")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, row)
     finally:
