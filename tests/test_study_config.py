@@ -175,3 +175,12 @@ def test_example_config_loads():
     cfg = load_study_config(path)
     assert cfg.data.train.endswith("ptbxl") and cfg.seeds == [0, 1, 2]
     assert cfg.evaluation.levels("gaussian") == [24.0, 12.0, 6.0, 0.0]
+
+
+def test_records_without_patient_id_are_their_own_patients():
+    import numpy as np
+
+    from ecgtriage.study_predict import patient_ids
+
+    got = patient_ids(["a", "b", "c", "d", "e"], ["", "15709.0", None, "P1", np.nan])
+    assert got.tolist() == ["record:a", "15709", "record:c", "P1", "record:e"]

@@ -148,8 +148,15 @@ def unique_name(name: str, used: set[str]) -> str:
     return out
 
 
+def _n_patients(index: pd.DataFrame) -> int:
+    from ecgtriage.study_predict import patient_ids
+
+    return int(len(set(patient_ids(index["record_id"], index["patient_id"]))))
+
+
 def data_roles(plan: DataPlan, added: list[Dataset] = ()) -> list[dict[str, Any]]:
-    """The "who played which role" table of the report."""
+    """The "who played which role" table of the report (a record without a patient id counts
+    as its own patient)."""
     index = plan.train.cache.index.astype({"record_id": str})
     merged = index.merge(plan.splits, on="record_id", how="inner")
     rows = []
@@ -160,7 +167,7 @@ def data_roles(plan: DataPlan, added: list[Dataset] = ()) -> list[dict[str, Any]
         rows.append({
             "role": names[split], "dataset": plan.train.name, "format": plan.train.format,
             "rule": _rule(plan, split, part), "n_records": int(len(part)),
-            "n_patients": int(part["patient_id"].nunique()) if "patient_id" in part else None,
+            "n_patients": _n_patients(part),
         })
     for ds in list(plan.externals) + list(added):
         idx = ds.cache.index
@@ -168,7 +175,7 @@ def data_roles(plan: DataPlan, added: list[Dataset] = ()) -> list[dict[str, Any]
             "role": "external test" if ds.role == "external" else "added test set",
             "dataset": ds.name, "format": ds.format, "rule": "all usable records",
             "n_records": int(len(idx)),
-            "n_patients": int(idx["patient_id"].nunique()) if "patient_id" in idx else None,
+            "n_patients": _n_patients(idx),
         })
     return rows
 

@@ -45,6 +45,19 @@ class TestSet:
                        float(severity), rank)
 
 
+def patient_ids(record_ids: Any, patients: Any) -> np.ndarray:
+    """Patient id per record as text; a record without one is its own patient.
+
+    Challenge records carry no patient id: treating all of them as one patient would make
+    every bootstrap resample identical and the confidence interval collapse to a point.
+    """
+    ids = pd.Series(list(record_ids), dtype=str)
+    pid = pd.Series(list(patients), dtype=object).fillna("").astype(str).str.strip()
+    pid = pid.str.replace(r"\.0$", "", regex=True)  # PTB-XL stores patient ids as floats
+    missing = pid.isin(["", "nan", "None", "<NA>"])
+    return np.where(missing, "record:" + ids, pid).astype(str)
+
+
 def prob_columns(classes: list[str]) -> list[str]:
     return [f"{PROB_PREFIX}{c}" for c in classes]
 
@@ -99,7 +112,7 @@ def predict_signals(models: list[tuple[Any, list[str]]], test_set: TestSet, *, d
             parts[i].append(predict_proba(model, x, batch_size=batch_size, device=device,
                                           progress=False))
     index = test_set.dataset.cache.index.set_index("record_id")
-    patients = index.loc[ids, "patient_id"].astype(str).to_numpy()
+    patients = patient_ids(ids, index.loc[ids, "patient_id"])
     tables = []
     for (_, classes), chunks in zip(models, parts):
         proba = np.concatenate(chunks) if chunks else np.zeros((0, len(classes)), np.float32)
@@ -113,7 +126,9 @@ def predict_signals(models: list[tuple[Any, list[str]]], test_set: TestSet, *, d
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"record_id": str, "patient_id": str}, keep_default_na=False)
+    table = pd.read_csv(path, dtype={"record_id": str, "patient_id": str}, keep_default_na=False)
+    table["patient_id"] = patient_ids(table["record_id"], table["patient_id"])
+    return table
 
 
 def write_predictions(path: Path, table: pd.DataFrame) -> None:

@@ -63,9 +63,12 @@ def clean_test_sets(plan: Any, added: list[Any]) -> tuple[list[TestSet], list[di
     splits = plan.splits
     test_ids = splits.loc[splits["split"] == "test", "record_id"].astype(str)
     out = [TestSet("internal", "internal", plan.train, tuple(test_ids))]
+    from ecgtriage.study_predict import patient_ids
+
     index = plan.train.cache.index.astype({"record_id": str})
+    index = index.assign(patient_id=patient_ids(index["record_id"], index["patient_id"]))
     seen_ids = set(splits.loc[splits["split"] != "test", "record_id"].astype(str))
-    seen_patients = set(index.loc[index["record_id"].isin(seen_ids), "patient_id"].astype(str))
+    seen_patients = set(index.loc[index["record_id"].isin(seen_ids), "patient_id"])
     excluded = []
     for kind, datasets in (("external", plan.externals), ("added", added)):
         for ds in datasets:
@@ -73,8 +76,8 @@ def clean_test_sets(plan: Any, added: list[Any]) -> tuple[list[TestSet], list[di
             ids = idx["record_id"].astype(str)
             keep = np.ones(len(idx), bool)
             if ds.format == plan.train.format:
-                keep = ~(ids.isin(seen_ids)
-                         | idx["patient_id"].astype(str).isin(seen_patients)).to_numpy()
+                pids = pd.Series(patient_ids(ids, idx["patient_id"]), index=idx.index)
+                keep = ~(ids.isin(seen_ids) | pids.isin(seen_patients)).to_numpy()
                 if (~keep).any():
                     excluded.append({"dataset": ds.name, "n": int((~keep).sum()),
                                      "reason": f"patient also in the training or validation "
