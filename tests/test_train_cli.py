@@ -101,3 +101,12 @@ def test_torchrun_two_processes(cache_dir, tmp_path):
     assert card["scheme"]["multilabel"] and len(card["thresholds"]["values"]) == 44
     np.testing.assert_allclose(predict_proba(model, x, progress=False),
                                preds.filter(like="p_").to_numpy(), atol=1e-5)
+
+
+def test_splits_file_with_unknown_part_is_refused(cache_dir, tmp_path, capsys):
+    bad = tmp_path / "splits.csv"
+    bad.write_text("record_id,split\n1,train\n2,holdout\n")
+    code = main(["train", "--data", str(cache_dir / "cache"), "--scheme", "tier3", "--out",
+                 str(tmp_path / "r"), "--splits", str(bad)])
+    assert code == 1
+    assert f"{bad}: split: expected train, val or test, found holdout" in capsys.readouterr().err
