@@ -48,6 +48,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None
             # The TorchScript exporter reports slices it cannot constant-fold; harmless here.
             warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
             warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning)
             if dynamo:
                 torch.onnx.export(wrapped, (example,), str(tmp), input_names=["ecg"],
                                   output_names=["proba"], dynamo=True, external_data=False,
