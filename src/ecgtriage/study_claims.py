@@ -164,7 +164,8 @@ def claims(scores: list[dict[str, Any]], schemes: list[str], internal: str,
 
     out.append(_claim(
         "Tier models attend to clinically relevant waveform parts, fine-grained ones to noise",
-        "attributions are not part of this report", "needs `ecgtriage explain`",
+        "attributions are not computed by this study",
+        "needs an attribution analysis (relevance of QRS/ST-T versus noise per scheme)",
         "not testable"))
     return out
 
