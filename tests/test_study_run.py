@@ -154,6 +154,8 @@ def test_rerun_resumes_without_retraining(study, monkeypatch):
     assert (victim / "cell.json").is_file() and lost.is_file()
     untouched = [p for p in preds if p != lost and victim not in p.parents]
     assert all(p.stat().st_mtime_ns == preds[p] for p in untouched)
+    # The retrained cell's predictions were made again from its new weights.
+    assert all(p.stat().st_mtime_ns > preds[p] for p in preds if victim in p.parents)
 
 
 def test_changed_training_setting_makes_a_new_cell(study):

@@ -23,6 +23,7 @@ Layout of a study directory::
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -94,6 +95,9 @@ def ensure_trained(cell: Cell, plan: DataPlan, cfg: StudyConfig,
     if cell.trained:
         return False
     cell.dir.mkdir(parents=True, exist_ok=True)
+    # Predictions of an unfinished cell came from other weights (e.g. a run interrupted while
+    # they were being replaced); they must not outlive the retraining.
+    shutil.rmtree(cell.dir / "predictions", ignore_errors=True)
     train_cfg = dataclasses.replace(cfg.train, seed=cell.seed)
     (trainer or train_cell)(plan.train.cache, load_scheme(cell.scheme), cell.run_dir, train_cfg,
                             plan.splits)

@@ -89,6 +89,8 @@ def external_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], ta
                 y, proba, multilabel=False, class_names=classes, train_priors=priors,
                 decide=lambda p, s=serious, thr=serious_thr: serious_operating_point(p, s, thr))
             raw, adj = result["raw"], result["prior_adjusted"]
+            _write_adjusted(cell.predictions_path(key_of(ts, cfg.evaluation.seed)), table,
+                            proba, priors, classes, serious, serious_thr)
             entry["em_adjusted"].append({
                 "cell": cell.id, "scheme": cell.scheme, "seed": cell.seed, "view": cell.scheme,
                 "raw_accuracy": raw["accuracy"], "adjusted_accuracy": adj["accuracy"],
@@ -97,6 +99,25 @@ def external_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], ta
                 "estimated_priors": dict(zip(classes, result["em"]["test_priors"]))})
         out.append(entry)
     return out
+
+
+def _write_adjusted(raw_path: Any, table: pd.DataFrame, proba: np.ndarray, priors: np.ndarray,
+                    classes: list[str], serious: int, threshold: float | None) -> None:
+    """EM-adjusted probabilities and both decisions beside the raw table (written once)."""
+    from ecgtriage.evaluate.collapse import serious_operating_point
+    from ecgtriage.evaluate.prior_shift import em_prior_shift
+    from ecgtriage.study_predict import prob_columns, write_predictions
+
+    path = raw_path.with_name(raw_path.stem + "__em_adjusted.csv")
+    if path.is_file():
+        return
+    adjusted, _ = em_prior_shift(proba, priors)
+    out = table[["record_id", "patient_id"]].copy()
+    out[prob_columns(classes)] = adjusted
+    out["decision_raw"] = np.asarray(classes)[serious_operating_point(proba, serious, threshold)]
+    out["decision_adjusted"] = np.asarray(classes)[
+        serious_operating_point(adjusted, serious, threshold)]
+    write_predictions(path, out)
 
 
 def coverage(ts: Any, ids: list[str], targets: Any, statements: Any) -> dict[str, Any]:
