@@ -139,7 +139,9 @@ def coverage(ts: Any, ids: list[str], targets: Any, statements: Any) -> dict[str
     records_in = table.loc[table["statement"].isin(set(in_scheme["statement"])), "record_id"]
     out["fraction of records with an aha44-mapped statement"] = (
         float(records_in.nunique() / len(ids)) if len(ids) else 0.0)
-    missing = cov.loc[~cov["in_scheme"], "statement"].astype(str).tolist()
+    missing = [f"{st} ({nm})" if isinstance(nm, str) and nm and nm != st else str(st)
+               for st, nm in cov.loc[~cov["in_scheme"], ["statement", "name"]].itertuples(
+                   index=False)]
     if missing:
         out["statements without a counterpart (most frequent first)"] = ", ".join(missing[:12])
     return out
