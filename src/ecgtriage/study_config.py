@@ -30,7 +30,7 @@ class SyntheticData:
     corrupted copy, the report) finishes in well under 15 minutes on two CPU cores.
     """
 
-    n_train: int = 1600  #: SPH-like corpus; split patient-level into train / val / internal test
+    n_train: int = 1400  #: SPH-like corpus; split patient-level into train / val / internal test
     n_external: int = 500  #: PTB-XL-like corpus used as the external test set
     seed: int = 20240
 
@@ -60,7 +60,7 @@ def default_train_config() -> TrainConfig:
 
     ``seed`` is ignored: each grid cell sets it from ``StudyConfig.seeds``.
     """
-    return TrainConfig(epochs=8, patience=0, device="cpu", amp="off")
+    return TrainConfig(epochs=6, patience=0, device="cpu", amp="off")
 
 
 @dataclass(frozen=True)
