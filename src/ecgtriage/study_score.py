@@ -208,16 +208,21 @@ class _Statements:
 
 
 def decide(proba: np.ndarray, card: dict[str, Any]) -> np.ndarray:
-    """Native decisions with the model card's validation-tuned rule."""
-    from ecgtriage.train.thresholds import apply_f1_thresholds, apply_tier_rule
+    """A model's decisions: aha44 by the card's validation-tuned per-class thresholds, a tier
+    model by its most probable class.
+
+    Accuracy, F1 and confusion matrices use the most probable tier, as the reference study
+    does; the card's Serious operating point only decides the reported Serious sensitivity
+    (see ``score_cell_on``), since a threshold tuned for sensitivity on a handful of
+    validation Serious records can call many records Serious.
+    """
+    from ecgtriage.train.thresholds import apply_f1_thresholds
 
     scheme = card["scheme"]
     thresholds = card.get("thresholds") or {}
     if scheme["multilabel"]:
         values = thresholds.get("values", {})
         return apply_f1_thresholds(proba, [values.get(str(c)) for c in scheme["classes"]])
-    if thresholds.get("kind") == "serious_operating_point":
-        return apply_tier_rule(proba, int(thresholds["class_index"]), thresholds.get("threshold"))
     return proba.argmax(axis=1)
 
 
@@ -242,7 +247,7 @@ def _f(x: Any) -> float | None:
 
 def score_view(y_true: np.ndarray, proba: np.ndarray | None, y_pred: np.ndarray,
                patient_ids: list[str], classes: list[str], *, multilabel: bool,
-               class_mask: np.ndarray | None, cfg: Any, serious: bool) -> dict[str, Any]:
+               class_mask: np.ndarray | None, cfg: Any) -> dict[str, Any]:
     """Point metrics, patient-bootstrap CIs, confusion matrix and calibration of one view."""
     from ecgtriage.evaluate.bootstrap import bootstrap_metrics
     from ecgtriage.evaluate.calibration import calibration_report
@@ -267,11 +272,6 @@ def score_view(y_true: np.ndarray, proba: np.ndarray | None, y_pred: np.ndarray,
         d = cal["diagram"]
         reliability = {"confidence": d["confidence"], "accuracy": d["accuracy"],
                        "count": d["count"]}
-    if serious and "Serious" in classes:
-        idx = classes.index("Serious")
-        boot_row = boot["per_class"][idx] if boot else None
-        metrics["serious_sensitivity"] = _ci(boot_row, "recall",
-                                             point["per_class"][idx]["recall"])
     confusion = None
     if not multilabel:
         confusion = {"labels": classes, "matrix": point["confusion_matrix"]}
@@ -363,17 +363,6 @@ def score_cell_on(cell: Cell, card: dict[str, Any], scheme: Any, classes: list[s
     ids = table["record_id"].astype(str).tolist()
     proba = probabilities(table, classes)
     pids = table["patient_id"].astype(str).tolist()
-    views: dict[str, dict[str, Any]] = {}
-    if full:
-        decisions = decide(proba, card)
-        t, rows = targets.rows(ts.dataset, cell.scheme, ids)
-        y = np.asarray(t.y)[rows]
-        known = np.asarray(t.known, bool)[rows]
-        sel = np.flatnonzero(known)
-        views["native"] = score_view(
-            y[sel], proba[sel], decisions[sel], [pids[i] for i in sel], classes,
-            multilabel=scheme.multilabel, class_mask=np.asarray(t.class_observable, bool),
-            cfg=cfg, serious=not scheme.multilabel)
     tiers = ("tier3", "tier4") if full else (ROBUSTNESS_VIEW,)
     tier_targets = {}
     for view in tiers:
@@ -382,20 +371,49 @@ def score_cell_on(cell: Cell, card: dict[str, Any], scheme: Any, classes: list[s
     names = {v: list(t_classes(v)) for v in tiers}
     names.setdefault(cell.scheme, classes)
     code_thr, serious_thr = card_thresholds(card)
-    cg = common_ground_scores(
-        cell.scheme, proba, tier_targets, names,
-        thresholds=code_thr if code_thr is not None else 0.5, serious_threshold=serious_thr,
-        patient_ids=pids if full and cfg.evaluation.bootstrap > 0 else None,
-        n_boot=max(cfg.evaluation.bootstrap, 1), seed=cfg.evaluation.seed)
+    boot_ids = pids if full and cfg.evaluation.bootstrap > 0 else None
+
+    def common_ground(threshold: float | None) -> dict[str, Any]:
+        return common_ground_scores(
+            cell.scheme, proba, tier_targets, names,
+            thresholds=code_thr if code_thr is not None else 0.5, serious_threshold=threshold,
+            patient_ids=boot_ids, n_boot=max(cfg.evaluation.bootstrap, 1),
+            seed=cfg.evaluation.seed)
+
+    most_probable = common_ground(None)
+    # Serious sensitivity at the validation operating point (tier models; aha44 has none).
+    at_op = common_ground(serious_thr) if full and serious_thr is not None else most_probable
+    views: dict[str, dict[str, Any]] = {}
+    if full:
+        decisions = decide(proba, card)
+        t, rows = targets.rows(ts.dataset, cell.scheme, ids)
+        y = np.asarray(t.y)[rows]
+        sel = np.flatnonzero(np.asarray(t.known, bool)[rows])
+        views["native"] = score_view(
+            y[sel], proba[sel], decisions[sel], [pids[i] for i in sel], classes,
+            multilabel=scheme.multilabel, class_mask=np.asarray(t.class_observable, bool),
+            cfg=cfg)
+        if cell.scheme in at_op:
+            views["native"]["metrics"].update(_serious_metrics(at_op[cell.scheme]))
     for view in tiers:
-        entry = cg.get(view)
+        entry = most_probable.get(view)
         if entry is None:
             continue  # e.g. tier4 from a tier3 model: not derivable
-        views[view] = _common_ground_view(entry, names[view])
+        views[view] = _common_ground_view(entry, at_op.get(view, entry), names[view])
     return views
 
 
-def _common_ground_view(entry: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+def _serious_metrics(entry: dict[str, Any]) -> dict[str, Any]:
+    boot = entry.get("bootstrap") or {}
+    return {
+        "serious_sensitivity": _ci(boot, "serious_sensitivity", entry["serious"]["sensitivity"]),
+        "serious_specificity": _ci(boot, "serious_specificity", entry["serious"]["specificity"]),
+    }
+
+
+def _common_ground_view(entry: dict[str, Any], at_op: dict[str, Any], classes: list[str]
+                        ) -> dict[str, Any]:
+    """Metrics of the most probable tier, Serious sensitivity at the operating point."""
     m = entry["metrics"]
     boot = entry.get("bootstrap") or {}
     metrics = {
@@ -403,8 +421,7 @@ def _common_ground_view(entry: dict[str, Any], classes: list[str]) -> dict[str, 
         "macro_f1": _ci(boot, "macro_f1", m["macro_f1"]),
         "macro_auroc": _ci(None, "", m.get("macro_auroc")),
         "macro_auprc": _ci(None, "", m.get("macro_auprc")),
-        "serious_sensitivity": _ci(boot, "serious_sensitivity", entry["serious"]["sensitivity"]),
-        "serious_specificity": _ci(boot, "serious_specificity", entry["serious"]["specificity"]),
+        **_serious_metrics(at_op),
     }
     per_class = [{k: row.get(k) for k in ("class", "support", "precision", "recall", "f1",
                                           "auroc", "auprc")} for row in m["per_class"]]

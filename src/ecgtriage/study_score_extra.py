@@ -27,11 +27,10 @@ def _train_ids(plan: Any) -> list[str]:
 def external_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], targets: Any,
                      statements: Any) -> list[dict[str, Any]]:
     """One entry per non-internal clean test set (see module docstring)."""
-    from ecgtriage.evaluate.collapse import serious_operating_point
     from ecgtriage.evaluate.external import external_scores, target_coverage
     from ecgtriage.evaluate.prior_shift import class_priors, prevalence_shift_table
     from ecgtriage.labels import load_scheme
-    from ecgtriage.study_score import card_thresholds, key_of
+    from ecgtriage.study_score import key_of
     from ecgtriage.train.checkpoint import read_card
 
     train_ids = _train_ids(plan)
@@ -82,15 +81,12 @@ def external_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], ta
             y = np.asarray(t.y)[rows]
             t_train, train_rows = targets.rows(plan.train, cell.scheme, train_ids)
             priors = class_priors(np.asarray(t_train.y)[train_rows], len(classes))
-            _, serious_thr = card_thresholds(card)
-            serious = classes.index("Serious")
-            # The same validation-chosen operating point decides raw and adjusted posteriors.
-            result = external_scores(
-                y, proba, multilabel=False, class_names=classes, train_priors=priors,
-                decide=lambda p, s=serious, thr=serious_thr: serious_operating_point(p, s, thr))
+            # Most probable tier for raw and adjusted posteriors alike (as the main scores).
+            result = external_scores(y, proba, multilabel=False, class_names=classes,
+                                     train_priors=priors)
             raw, adj = result["raw"], result["prior_adjusted"]
             _write_adjusted(cell.predictions_path(key_of(ts, cfg.evaluation.seed)), table,
-                            proba, priors, classes, serious, serious_thr)
+                            proba, priors, classes)
             entry["em_adjusted"].append({
                 "cell": cell.id, "scheme": cell.scheme, "seed": cell.seed, "view": cell.scheme,
                 "raw_accuracy": raw["accuracy"], "adjusted_accuracy": adj["accuracy"],
@@ -102,9 +98,8 @@ def external_section(cfg: Any, plan: Any, cells: list[Any], clean: list[Any], ta
 
 
 def _write_adjusted(raw_path: Any, table: pd.DataFrame, proba: np.ndarray, priors: np.ndarray,
-                    classes: list[str], serious: int, threshold: float | None) -> None:
+                    classes: list[str]) -> None:
     """EM-adjusted probabilities and both decisions beside the raw table (written once)."""
-    from ecgtriage.evaluate.collapse import serious_operating_point
     from ecgtriage.evaluate.prior_shift import em_prior_shift
     from ecgtriage.study_predict import prob_columns, write_predictions
 
@@ -114,9 +109,8 @@ def _write_adjusted(raw_path: Any, table: pd.DataFrame, proba: np.ndarray, prior
     adjusted, _ = em_prior_shift(proba, priors)
     out = table[["record_id", "patient_id"]].copy()
     out[prob_columns(classes)] = adjusted
-    out["decision_raw"] = np.asarray(classes)[serious_operating_point(proba, serious, threshold)]
-    out["decision_adjusted"] = np.asarray(classes)[
-        serious_operating_point(adjusted, serious, threshold)]
+    out["decision_raw"] = np.asarray(classes)[proba.argmax(axis=1)]
+    out["decision_adjusted"] = np.asarray(classes)[adjusted.argmax(axis=1)]
     write_predictions(path, out)
 
 
