@@ -115,3 +115,12 @@ def test_bad_inputs_name_the_field():
         single_label_metrics(np.array([0, 1]), np.full((2, 3), 2.0))
     with pytest.raises(ValueError, match=r"y_true: expected shape \(2, 3\)"):
         multilabel_metrics(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_probabilities_a_few_ulps_above_one_are_clipped_not_refused():
+    from ecgtriage.evaluate._checks import as_proba
+
+    arr = as_proba(np.array([[1.0000001, 0.0], [0.5, 0.5]]))
+    assert arr.max() == 1.0
+    with pytest.raises(ValueError, match=r"expected probabilities in \[0, 1\], found range \[0, 1.1\]"):
+        as_proba(np.array([[1.1, 0.0]]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -92,7 +93,16 @@ def test_torchrun_two_processes(cache_dir, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "ecgtriage", "train", "--data", str(cache_dir / "cache"), "--scheme", "aha44",
            "--out", str(run), "--config", str(cache_dir / "train.toml")]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    # Own session, so a timeout kills torchrun's worker processes too (not only torchrun).
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    done = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("wrote") == 1  # rank 0 alone reports and writes
     assert len(list(tmp_path.rglob("model.safetensors"))) == 1

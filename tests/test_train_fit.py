@@ -164,7 +164,11 @@ def test_early_stopping_waits_for_the_warm_up(tmp_path, schedule, epochs_run):
                           out_dir=tmp_path / "es", scheme_name="toy", scheme_version="1", progress=False)
     card = json.loads((out / "model_card.json").read_text())
     assert card["epochs_run"] == epochs_run
-    assert card["thresholds"]["values"] == {"A": None, "B": None}
+    # Trained classes without validation positives get the w/(1+w) fallback, not a tuned value.
+    assert card["thresholds"]["source"] == {"A": "fallback", "B": "fallback"}
+    pos = y[:60].sum(axis=0)
+    w = np.minimum((60 - pos) / pos, cfg.pos_weight_max)
+    assert list(card["thresholds"]["values"].values()) == pytest.approx((w / (1 + w)).tolist())
 
 
 def test_streaming_from_the_memmap_matches_in_memory_training(run_a, tmp_path):

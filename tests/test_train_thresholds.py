@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgtriage.train.thresholds import (apply_f1_thresholds, apply_tier_rule, tune_f1_thresholds,
+from ecgtriage.train.thresholds import (apply_f1_thresholds, apply_tier_rule,
+                                        fallback_thresholds, tune_f1_thresholds,
                                         tune_serious_threshold)
 
 
@@ -68,3 +69,25 @@ def test_tier_rule_differs_from_argmax_as_documented():
     assert apply_tier_rule(p, 2, 0.25).tolist() == [2, 2, 0, 2]
     # A high threshold sends a Serious-argmax record to the best other class.
     assert apply_tier_rule(p, 2, 0.7).tolist() == [0, 1, 0, 1]
+
+
+def test_class_with_too_few_validation_positives_gets_the_weighted_fallback():
+    # Class 1 has one validation positive: its F1 optimum (0.05, catching it) is noise, so it
+    # gets w/(1+w) of its positive weight w=3 instead; class 0 (3 positives) is tuned.
+    y = np.array([[1, 0], [1, 0], [1, 1], [0, 0], [0, 0]])
+    p = np.array([[0.9, 0.3], [0.8, 0.2], [0.7, 0.05], [0.2, 0.6], [0.1, 0.1]])
+    fallback = fallback_thresholds(np.array([1.0, 3.0]), 2)
+    assert fallback.tolist() == [0.5, 0.75]
+    t = tune_f1_thresholds(y, p, eligible=np.array([True, True]), min_positives=3, fallback=fallback)
+    assert t == [pytest.approx(0.7), pytest.approx(0.75)]
+    # Without a fallback such a class stays untuned.
+    assert tune_f1_thresholds(y, p, min_positives=3)[1] is None
+
+
+def test_serious_operating_point_needs_enough_serious_records():
+    y = np.array([0, 1, 2, 2])
+    p = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.5, 0.49, 0.01]])
+    op = tune_serious_threshold(y, p, serious=2, target_sensitivity=0.8, min_serious=3)
+    assert op["threshold"] is None and op["n_serious"] == 2
+    assert op["reason"].startswith("2 Serious validation record(s), fewer than the 3 needed")
+    assert tune_serious_threshold(y, p, serious=2, min_serious=2)["threshold"] == pytest.approx(0.01)

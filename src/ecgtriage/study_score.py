@@ -337,7 +337,7 @@ def score_study(cfg: Any, plan: Any, cells: list[Cell], added: list[Any]) -> Sco
 def card_thresholds(card: dict[str, Any]) -> tuple[np.ndarray | None, float | None]:
     """(aha44 per-class thresholds, tier Serious threshold) from a model card.
 
-    An untuned aha44 class (``null``: no positive in training or validation) gets ``inf`` so
+    An aha44 class without a threshold (``null``: absent from training) gets ``inf`` so
     it is never predicted, as the card's rule says.
     """
     thresholds = card.get("thresholds") or {}

@@ -31,19 +31,24 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+#: Rounding slack: float32 softmax outputs, or sums of them over merged tiers, can exceed 1 by
+#: a few ulps; such values are clipped, anything further out is an error.
+PROBA_TOLERANCE = 1e-5
+
+
 def as_proba(proba: Any, name: str = "proba") -> np.ndarray:
-    """Validate an (N, C) probability array with values in [0, 1]."""
+    """Validate an (N, C) probability array with values in [0, 1] (rounding slack clipped)."""
     arr = np.asarray(proba, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D (N, C) array, found shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: expected finite probabilities, found NaN or inf")
-    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+    if arr.size and (arr.min() < -PROBA_TOLERANCE or arr.max() > 1.0 + PROBA_TOLERANCE):
         raise ValueError(
             f"{name}: expected probabilities in [0, 1], found range "
-            f"[{arr.min():.4g}, {arr.max():.4g}]"
+            f"[{arr.min():.6g}, {arr.max():.6g}]"
         )
-    return arr
+    return np.clip(arr, 0.0, 1.0)
 
 
 def as_class_index(y: Any, n_classes: int, name: str = "y_true") -> np.ndarray:

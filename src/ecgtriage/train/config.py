@@ -36,6 +36,10 @@ class TrainConfig:
     in_memory : load the training split into RAM once (``"auto"``: when it fits).
     deterministic : ``torch.use_deterministic_algorithms`` during the run.
     serious_sensitivity : target validation sensitivity for the Serious operating point.
+    min_val_serious : Serious validation records needed to tune that operating point (fewer:
+        plain argmax, recorded in the card).
+    min_val_positives : validation positives a multi-label class needs for an F1-tuned
+        threshold (fewer: the ``w/(1+w)`` fallback of its BCE positive weight).
     eval_batch_size : batch size for validation and prediction.
     """
 
@@ -62,6 +66,8 @@ class TrainConfig:
     in_memory: Literal["auto", "always", "never"] = "auto"
     deterministic: bool = True
     serious_sensitivity: float = 0.8
+    min_val_serious: int = 5
+    min_val_positives: int = 5
     eval_batch_size: int = 256
 
     def __post_init__(self) -> None:
@@ -77,6 +83,8 @@ class TrainConfig:
             ("workers", self.workers >= 0, "≥ 0"),
             ("pos_weight_max", self.pos_weight_max > 0, "> 0"),
             ("serious_sensitivity", 0 < self.serious_sensitivity <= 1, "in (0, 1]"),
+            ("min_val_serious", self.min_val_serious >= 1, "≥ 1"),
+            ("min_val_positives", self.min_val_positives >= 1, "≥ 1"),
             ("scale_range", 0 < self.scale_range[0] <= self.scale_range[1], "0 < lo ≤ hi"),
             ("window_s", self.window_s is None or self.window_s > 0, "> 0"),
             ("num_threads", self.num_threads is None or self.num_threads >= 1, "≥ 1"),

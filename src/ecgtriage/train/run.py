@@ -22,7 +22,7 @@ from ecgtriage.train.checkpoint import CARD_VERSION, code_version, save_checkpoi
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.loop import fit
 from ecgtriage.train.objectives import build_objective
-from ecgtriage.train.thresholds import tune_f1_thresholds, tune_serious_threshold
+from ecgtriage.train.thresholds import fallback_thresholds, tune_f1_thresholds, tune_serious_threshold
 
 
 def _is_main_process() -> bool:
@@ -49,15 +49,25 @@ def model_window(config: TrainConfig, fs: float, available: int) -> int:
 
 
 def decision_thresholds(y_val: np.ndarray, val_proba: np.ndarray, classes: list[str], multilabel: bool,
-                        ordered: bool, eligible: np.ndarray | None, target_sensitivity: float) -> dict:
+                        ordered: bool, eligible: np.ndarray | None, config: TrainConfig,
+                        pos_weight: np.ndarray | None = None) -> dict:
     """Decision rules from validation predictions (see ``ecgtriage.train.thresholds``)."""
     if multilabel:
-        values = tune_f1_thresholds(y_val, val_proba, eligible)
+        fallback = fallback_thresholds(pos_weight, len(classes))
+        values = tune_f1_thresholds(y_val, val_proba, eligible, config.min_val_positives, fallback)
+        n_pos = np.asarray(y_val).reshape(-1, len(classes)).sum(axis=0)
+        elig = np.ones(len(classes), bool) if eligible is None else np.asarray(eligible, bool)
+        source = ["untrained" if not e else ("tuned" if n >= max(config.min_val_positives, 1)
+                                             else "fallback") for e, n in zip(elig, n_pos)]
         return {"kind": "per_class_f1", "split": "val",
-                "rule": "predict class c when P(c) >= threshold[c]; null: never tuned, never predicted",
-                "values": dict(zip(classes, values))}
+                "rule": "predict class c when P(c) >= threshold[c]; null: absent from training, never "
+                        f"predicted; classes with < {config.min_val_positives} validation positives use "
+                        "the fallback w/(1+w) of their BCE positive weight w",
+                "min_val_positives": config.min_val_positives,
+                "values": dict(zip(classes, values)), "source": dict(zip(classes, source))}
     if ordered:
-        op = tune_serious_threshold(y_val, val_proba, len(classes) - 1, target_sensitivity)
+        op = tune_serious_threshold(y_val, val_proba, len(classes) - 1, config.serious_sensitivity,
+                                    config.min_val_serious)
         return {"kind": "serious_operating_point", "split": "val", "class": classes[-1], **op,
                 "rule": f"predict {classes[-1]} when P({classes[-1]}) >= threshold, otherwise the "
                         f"argmax over the other classes; null threshold: plain argmax"}
@@ -134,8 +144,9 @@ def train_on_arrays(
     if not _is_main_process():
         return out_dir
 
+    pos_weight = (objective.class_weight.numpy() if multilabel and objective.loss == "bce" else None)
     thresholds = decision_thresholds(val_ds.targets, result.val_proba, classes, multilabel, ordered,
-                                     eligible, config.serious_sensitivity)
+                                     eligible, config, pos_weight)
     contract = model.signal_contract
     card = {
         "card_version": CARD_VERSION,
