@@ -78,8 +78,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def load_file(cls: type[T], path: str | Path, section: str | None = None) -> T:
-    """Load ``cls`` from a ``.toml`` or ``.json`` file (optionally one ``[section]`` of it)."""
+def read_table(path: str | Path) -> dict[str, Any]:
+    """The top-level table of a ``.toml`` or ``.json`` config file (errors name the file)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"config file {p} does not exist")
@@ -88,6 +88,15 @@ def load_file(cls: type[T], path: str | Path, section: str | None = None) -> T:
         data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"config file {p}: cannot parse: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {p}: expected a table of settings, found {type(data).__name__}")
+    return data
+
+
+def load_file(cls: type[T], path: str | Path, section: str | None = None) -> T:
+    """Load ``cls`` from a ``.toml`` or ``.json`` file (optionally one ``[section]`` of it)."""
+    p = Path(path)
+    data = read_table(p)
     if section is not None:
         data = data.get(section, {})
     return from_dict(cls, data, where=str(p) + (f"[{section}]" if section else ""))

@@ -8,8 +8,6 @@ resolved configuration is saved as ``config.json`` in the study directory.
 from __future__ import annotations
 
 import dataclasses
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,7 +125,7 @@ def load_study_config(path: str | Path | None = None, **overrides: Any) -> Study
     if path is not None:
         # A partial file overrides the study defaults (not each section's bare defaults), so a
         # ``[train]`` table with only ``epochs`` keeps the study's CPU-sized training settings.
-        data = _read_table(Path(path))
+        data = cfgmod.read_table(path)
         merged = _deep_merge(cfgmod.to_dict(cfg), data)
         cfg = cfgmod.from_dict(StudyConfig, merged, where=str(path))
     for key, value in overrides.items():
@@ -136,20 +134,6 @@ def load_study_config(path: str | Path | None = None, **overrides: Any) -> Study
         cfg = _set_dotted(cfg, key.replace("__", ".").split("."), value, key, "override ")
     validate(cfg)
     return cfg
-
-
-def _read_table(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"config file {path}: cannot parse: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {path}: expected a table of settings, "
-                         f"found {type(data).__name__}")
-    return data
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
