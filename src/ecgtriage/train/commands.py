@@ -80,8 +80,9 @@ def run_train(args: argparse.Namespace) -> int:
 
         card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
         shown = ", ".join(f"{k} {v:.4f}" for k, v in card["val_metrics"].items())
-        print(f"wrote {out}: {scheme.name} v{scheme.version}, best epoch {card['best_epoch']} of "
-              f"{card['epochs_run']}, val {shown} ({time.perf_counter() - start:.0f} s)")
+        print(f"wrote {out}: scheme {scheme.name} (version {scheme.version}), "
+              f"best epoch {card['best_epoch']} of {card['epochs_run']}, val {shown} "
+              f"({time.perf_counter() - start:.0f} s)")
     return 0
 
 
