@@ -79,7 +79,8 @@ def run_train(args: argparse.Namespace) -> int:
         import json
 
         card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in card["val_metrics"].items())
+        shown = ", ".join(f"{k} {v:g}" if k.startswith("n_") else f"{k} {v:.4f}"
+                          for k, v in card["val_metrics"].items())
         print(f"wrote {out}: scheme {scheme.name} (version {scheme.version}), "
               f"best epoch {card['best_epoch']} of {card['epochs_run']}, val {shown} "
               f"({time.perf_counter() - start:.0f} s)")
