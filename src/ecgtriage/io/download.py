@@ -27,7 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ecgtriage import __version__
-from ecgtriage.cli import UserError
+from ecgtriage.errors import UserError
 
 #: Seconds a socket may stay silent (connect or read) before the download fails.
 DEFAULT_TIMEOUT = 60.0

@@ -36,7 +36,7 @@ from urllib.parse import quote
 from tqdm import tqdm
 
 from ecgtriage.atomic import atomic_path, write_json
-from ecgtriage.cli import UserError
+from ecgtriage.errors import UserError
 from ecgtriage.io.download import (
     DEFAULT_TIMEOUT,
     Checksum,

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ecgtriage.cli import UserError
+from ecgtriage.errors import UserError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 

@@ -57,7 +57,7 @@ def run_study_command(args: argparse.Namespace) -> int:
     import time
 
     from ecgtriage.study import run_study
-    from ecgtriage.study_config import load_study_config
+    from ecgtriage.study.config import load_study_config
 
     overrides = {
         "out": args.out,

@@ -15,18 +15,16 @@ from ecgtriage import __version__
 
 #: Modules that register subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES = (
-    "ecgtriage.study_commands",
-    "ecgtriage.io.commands",
-    "ecgtriage.io.download_commands",
-    "ecgtriage.data.commands",
-    "ecgtriage.labels.commands",
-    "ecgtriage.synth.commands",
-    "ecgtriage.train.commands",
+    "ecgtriage.cli.study",
+    "ecgtriage.cli.info",
+    "ecgtriage.cli.download",
+    "ecgtriage.cli.prepare",
+    "ecgtriage.cli.labels",
+    "ecgtriage.cli.synth",
+    "ecgtriage.cli.train",
 )
 
-
-class UserError(Exception):
-    """An error caused by the user's input; printed without a traceback."""
+from ecgtriage.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
