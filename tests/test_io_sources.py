@@ -14,8 +14,8 @@ import pytest
 import wfdb
 
 from ecgtriage.io.inspect import format_summary, summarize
-from ecgtriage.io.record import CANONICAL_LEADS
 from ecgtriage.io.sources import detect_format, open_source
+from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.signal.resample import resample
 
 SPH_HEADER = "ECG_ID,AHA_Code,Patient_ID,Age,Sex,N,Date\n"

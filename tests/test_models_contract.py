@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ecgtriage.io.record import CANONICAL_LEADS
+from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.models import create_model, list_models
 from ecgtriage.train.export import export_onnx
 

@@ -36,7 +36,7 @@ from ecgtriage.data.cache import (
 )
 from ecgtriage.data.fingerprint import source_fingerprint
 from ecgtriage.io.base import Source
-from ecgtriage.io.record import CANONICAL_LEADS
+from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.signal.filters import effective_band
 from ecgtriage.signal.preprocess import PreprocessConfig, preprocess_many
 

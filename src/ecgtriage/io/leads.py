@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ecgtriage.io.record import CANONICAL_LEADS, normalise_lead_name
+from ecgtriage.leads import CANONICAL_LEADS, normalise_lead_name
 
 _UNIT_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
 

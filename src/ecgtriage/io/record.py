@@ -8,25 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-#: Canonical 12-lead order; every signal in the project is (12, n) in this order.
-CANONICAL_LEADS: tuple[str, ...] = (
-    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
-)
-
-_LEAD_ALIASES = {name.upper(): name for name in CANONICAL_LEADS}
-
-
-def normalise_lead_name(name: str) -> str:
-    """Map a file's spelling of a lead name (``AVR``, ``avr``, ``aVR``) to the canonical one.
-
-    Raises ``ValueError`` naming the lead when it is not one of the 12 standard leads.
-    """
-    key = name.strip().upper()
-    if key not in _LEAD_ALIASES:
-        raise ValueError(
-            f"unknown lead name {name!r}: expected one of {', '.join(CANONICAL_LEADS)}"
-        )
-    return _LEAD_ALIASES[key]
+from ecgtriage.leads import CANONICAL_LEADS
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from ecgtriage.io.base import (
     optional_str,
     problems_frame,
 )
-from ecgtriage.io.record import CANONICAL_LEADS, ECGRecord
+from ecgtriage.io.record import ECGRecord
 from ecgtriage.labels.grammar import parse_aha_code
+from ecgtriage.leads import CANONICAL_LEADS
 
 METADATA_FILE = "metadata.csv"
 CODE_FILE = "code.csv"

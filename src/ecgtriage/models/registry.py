@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from ecgtriage.io.record import CANONICAL_LEADS
+from ecgtriage.leads import CANONICAL_LEADS
 
 _REGISTRY: dict[str, Callable[..., torch.nn.Module]] = {}
 

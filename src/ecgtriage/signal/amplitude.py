@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 
-from ecgtriage.io.record import CANONICAL_LEADS
+from ecgtriage.leads import CANONICAL_LEADS
 
 AmplitudePolicy = Literal["clip", "exclude"]
 

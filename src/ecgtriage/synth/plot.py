@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ecgtriage.io.record import CANONICAL_LEADS
+from ecgtriage.leads import CANONICAL_LEADS
 
 MM_PER_S = 25.0
 MM_PER_MV = 10.0
