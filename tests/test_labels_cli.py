@@ -36,7 +36,7 @@ def test_labels_superdiagnostic_on_ptbxl_source(shared_data, tmp_path, capsys):
 
 
 def _tiny_cache(root, beats_fast, beats_slow):
-    from test_labels_rate import spike_train  # reuse the known-beat generator
+    from test_signal_rate import spike_train  # reuse the known-beat generator
 
     fs, n = 100, 1000
     signals = np.zeros((3, 12, n), np.float16)
@@ -53,7 +53,7 @@ def _tiny_cache(root, beats_fast, beats_slow):
 
 
 def test_labels_on_cache_measures_af_rate(tmp_path, capsys):
-    from test_labels_rate import irregular_beats
+    from test_signal_rate import irregular_beats
 
     rng = np.random.default_rng(1)
     cache = tmp_path / "cache"

@@ -15,7 +15,6 @@ from tqdm import tqdm
 
 from ecgtriage.labels import tables
 from ecgtriage.labels.conditions import RecordContext
-from ecgtriage.labels.rate import LEAD_II, RateError, ventricular_rate
 from ecgtriage.labels.record_statements import (
     TaggedStatement,
     record_context,
@@ -23,6 +22,7 @@ from ecgtriage.labels.record_statements import (
     vocabularies,
 )
 from ecgtriage.labels.schemes import IGNORE, UNKNOWN, Scheme, load_scheme
+from ecgtriage.signal.rate import LEAD_II, RateError, ventricular_rate
 
 #: Status of the measured ventricular rate in ``Targets.details['rate_status']``.
 RATE_NOT_NEEDED = ""

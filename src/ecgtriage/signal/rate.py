@@ -1,5 +1,9 @@
-"""Mean ventricular rate from one ECG lead, for the PTB-XL/Challenge analogue of AF with rapid
-ventricular response (labels.md decision 5: AF/AFL is Serious only above 110/min)."""
+"""Mean ventricular rate from one ECG lead.
+
+A signal measurement, so it lives in ``signal/``; ``labels`` uses it for the PTB-XL/Challenge
+analogue of AF with rapid ventricular response (labels.md decision 5: AF/AFL is Serious only
+above 110/min).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,11 @@ import warnings
 
 import numpy as np
 
-#: Lead used for R-peak detection (index in the canonical order I, II, III, aVR, ...).
-LEAD_II = 1
+from ecgtriage.leads import CANONICAL_LEADS
+
+#: Lead used for R-peak detection (row of lead II in the canonical order): its QRS is tall and
+#: upright in most people, which is what the R-peak detector expects.
+LEAD_II = CANONICAL_LEADS.index("II")
 #: Shortest RR the detector accepts (s). NeuroKit's default (0.3 s) drops beats of AF with a
 #: rapid response, whose shortest RR is well below 300 ms; 0.2 s is the ventricular refractory
 #: period, so no real beat pair is closer.
