@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ecgtriage.data.ids import patient_ids
 from ecgtriage.labels.record_statements import record_statements
 from ecgtriage.labels.targets import encode_targets
 
@@ -90,15 +91,9 @@ def make_splits(
 
 
 def _patient_ids(records: pd.DataFrame) -> pd.Series:
-    """Patient id per record; a record without one is its own patient."""
-    if "patient_id" not in records.columns:
-        return "record:" + records["record_id"].astype(str)
-    pid = records["patient_id"]
-    text = pid.astype(str).str.strip()
-    missing = pid.isna() | text.isin(["", "nan", "None"])
-    # PTB-XL stores patient ids as floats ("15709.0"); normalise so equal ids compare equal
-    text = text.str.replace(r"\.0$", "", regex=True)
-    return text.where(~missing, "record:" + records["record_id"].astype(str))
+    """Patient id per record (see :func:`ecgtriage.data.ids.patient_ids`)."""
+    patients = records["patient_id"] if "patient_id" in records.columns else None
+    return pd.Series(patient_ids(records["record_id"], patients), index=records.index)
 
 
 def _folds(records: pd.DataFrame) -> pd.Series | None:
