@@ -14,7 +14,7 @@ import pytest
 
 from ecgtriage.cli import main
 from ecgtriage.data import prepare as prepare_module
-from ecgtriage.data.cache import open_cache
+from ecgtriage.data.cache import is_cache, open_cache
 from ecgtriage.data.prepare import PrepareConfig, PrepareError, prepare
 from ecgtriage.io.sources import open_source
 from ecgtriage.signal.preprocess import preprocess
@@ -164,6 +164,20 @@ def test_sph_amplitude_policy_and_window(tmp_path):
     assert strict_amp.index["record_id"].tolist() == ["A1"]
     assert strict_amp.excluded.set_index("record_id").loc["A2", "reason"].startswith("amplitude beyond ±10 mV in lead III (peak ")
     assert strict_amp.excluded.set_index("record_id").loc["A2", "file"] == "records/A2.h5"
+    # the one "cache or source?" test tells the prepared folders from the source they came from
+    assert is_cache(tmp_path / "clip") and is_cache(tmp_path / "exclude") and not is_cache(root)
+
+
+def test_is_cache_needs_manifest_and_signals(tmp_path):
+    folder = tmp_path / "c"
+    assert not is_cache(folder)  # missing folder
+    folder.mkdir()
+    (folder / "index.csv").write_text("record_id,row\n")
+    (folder / "manifest.json").write_text("{}")
+    assert not is_cache(folder)  # a manifest without signals.npy is not enough
+    (folder / "signals.npy").write_bytes(b"")
+    assert is_cache(folder)  # damaged, but a cache: open_cache names what is wrong
+    assert not is_cache(folder / "signals.npy")  # a file is never a cache
 
 
 def test_prepare_refuses_foreign_folder_and_empty_result(tmp_path):

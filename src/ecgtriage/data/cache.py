@@ -78,6 +78,28 @@ class Cache:
         return lookup.loc[ids].to_numpy(dtype=np.int64)
 
 
+def is_cache(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a cache folder written by ``ecgtriage prepare``.
+
+    The test every command uses to tell a cache from a source folder: ``manifest.json`` and
+    ``signals.npy`` side by side (a source release holds neither). A folder that has both but
+    is damaged still counts as a cache, so that :func:`open_cache` names what is wrong instead
+    of the folder being misread as a source.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     before = is_cache(folder)
+    ...     for name in (MANIFEST_FILE, SIGNALS_FILE):
+    ...         _ = (Path(folder) / name).write_text("")
+    ...     (before, is_cache(folder))
+    (False, True)
+    """
+    root = Path(path)
+    return (root / MANIFEST_FILE).is_file() and (root / SIGNALS_FILE).is_file()
+
+
 def read_index(path: str | os.PathLike) -> pd.DataFrame:
     """Read an ``index.csv`` with text columns kept as text (ids like ``00123`` stay intact)."""
     index = pd.read_csv(path, dtype=str, keep_default_na=False)

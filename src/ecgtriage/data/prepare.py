@@ -32,6 +32,7 @@ from ecgtriage.data.cache import (
     MANIFEST_FILE,
     SIGNALS_FILE,
     Cache,
+    is_cache,
     open_cache,
 )
 from ecgtriage.data.fingerprint import source_fingerprint
@@ -279,7 +280,7 @@ def prepare(
 
 
 def _existing_cache(out_path: Path, key: str) -> Cache | None:
-    if not (out_path / MANIFEST_FILE).is_file():
+    if not is_cache(out_path):
         return None
     try:
         cache = open_cache(out_path)
