@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ecgtriage.report import build_report, render_report
-from ecgtriage.report.build import format_ci, format_pct
+from ecgtriage.report.build import format_ci, format_num, format_pct
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -167,3 +167,6 @@ def test_formatters():
     assert format_ci({"value": None, "lo": None, "hi": None}) == "–"
     assert format_ci(float("nan")) == "–"
     assert format_pct(0.605) == "60.5 %"
+    assert format_pct(None) == format_pct(float("nan")) == format_pct(np.float32("nan")) == "–"
+    assert format_num(np.nan) == format_num(None) == "–" and format_num("n/a") == "n/a"
+    assert format_num(0.12345) == "0.123" and format_num(np.int64(12), digits=0) == "12"

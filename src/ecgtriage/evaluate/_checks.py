@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import numpy as np
 
-
-def nan_to_none(value: Any) -> float | None:
-    """A Python float, or ``None`` where the value is undefined (NaN); JSON has no NaN."""
-    value = float(value)
-    return None if math.isnan(value) else value
+from ecgtriage.atomic import json_safe
 
 
-def jsonable(obj: Any) -> Any:
-    """Recursively convert numpy scalars/arrays to Python types and NaN to ``None``."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return nan_to_none(obj)
-    return obj
+# The NaN→None rule has one home, ``ecgtriage.atomic.json_safe``, beside the JSON writer;
+# ``jsonable`` stays importable here only until evaluate/collapse.py imports json_safe itself.
+jsonable = json_safe
 
 
 #: Rounding slack: float32 softmax outputs, or sums of them over merged tiers, can exceed 1 by

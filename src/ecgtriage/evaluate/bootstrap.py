@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ecgtriage.atomic import json_safe
 from ecgtriage.evaluate._checks import (
     as_class_index,
     as_multi_hot,
     as_proba,
     class_names_for,
-    jsonable,
     same_length,
 )
 from ecgtriage.evaluate.metrics import binary_counts_metrics
@@ -221,7 +221,7 @@ def bootstrap_statistic(
         "n_patients": n_patients,
         "unit": "patient",
     }
-    result = jsonable(out)
+    result = json_safe(out)
     if return_samples:
         result["samples"] = samples
     return result

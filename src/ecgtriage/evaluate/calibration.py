@@ -19,12 +19,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ecgtriage.atomic import json_safe
 from ecgtriage.evaluate._checks import (
     as_class_index,
     as_multi_hot,
     as_proba,
     class_names_for,
-    jsonable,
 )
 
 __all__ = ["bin_index", "reliability", "calibration_report"]
@@ -64,7 +64,7 @@ def reliability(confidence: Any, outcome: Any, n_bins: int = 15) -> dict[str, An
     gaps = np.where(count > 0, np.abs(np.nan_to_num(mean_acc) - np.nan_to_num(mean_conf)), 0.0)
     ece = float((count * gaps).sum() / n) if n else float("nan")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    return jsonable(
+    return json_safe(
         {
             "ece": ece,
             "n": n,
@@ -122,7 +122,7 @@ def calibration_report(
         diagram = reliability(p.max(axis=1), p.argmax(axis=1) == y, n_bins)
         onehot = np.eye(n_classes)[y]
         brier = float(((p - onehot) ** 2).sum(axis=1).mean()) if y.size else float("nan")
-        return jsonable(
+        return json_safe(
             {"kind": "top_label", "ece": diagram["ece"], "brier": brier, "n": int(y.size),
              "diagram": diagram}
         )
@@ -137,7 +137,7 @@ def calibration_report(
         eces[c] = np.nan if d["ece"] is None else d["ece"]
         per_class.append({"class": names[c], "ece": d["ece"], "diagram": d})
     used = mask & ~np.isnan(eces)
-    return jsonable(
+    return json_safe(
         {
             "kind": "per_class",
             "ece": float(eces[used].mean()) if used.any() else float("nan"),

@@ -13,12 +13,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ecgtriage.atomic import json_safe
 from ecgtriage.evaluate._checks import (
     as_class_index,
     as_multi_hot,
     as_proba,
     class_names_for,
-    jsonable,
 )
 from ecgtriage.evaluate.metrics import compute_metrics
 from ecgtriage.evaluate.prior_shift import em_prior_shift
@@ -193,4 +193,4 @@ def external_scores(
         adjusted, info = em_prior_shift(p, train_priors)
         out["prior_adjusted"] = score(adjusted)
         out["em"] = info
-    return jsonable(out)
+    return json_safe(out)

@@ -19,12 +19,12 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from ecgtriage.atomic import json_safe
 from ecgtriage.evaluate._checks import (
     as_class_index,
     as_multi_hot,
     as_proba,
     class_names_for,
-    jsonable,
     same_length,
 )
 
@@ -200,7 +200,7 @@ def single_label_metrics(
         for c in range(n_classes)
     ]
     out["confusion_matrix"] = cm.tolist()
-    return jsonable(out)
+    return json_safe(out)
 
 
 def multilabel_metrics(
@@ -299,7 +299,7 @@ def multilabel_metrics(
         }
         for c in range(n_classes)
     ]
-    return jsonable(out)
+    return json_safe(out)
 
 
 def compute_metrics(

@@ -14,12 +14,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ecgtriage.atomic import json_safe
 from ecgtriage.evaluate._checks import (
     as_class_index,
     as_multi_hot,
     as_proba,
     class_names_for,
-    jsonable,
 )
 
 __all__ = [
@@ -123,7 +123,7 @@ def em_prior_shift(
         "n_iter": n_iter,
         "converged": converged,
     }
-    return adjusted, jsonable(info)
+    return adjusted, json_safe(info)
 
 
 def prevalence_shift_table(

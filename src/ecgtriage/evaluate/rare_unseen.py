@@ -23,7 +23,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ecgtriage.evaluate._checks import as_multi_hot, jsonable
+from ecgtriage.atomic import json_safe
+from ecgtriage.evaluate._checks import as_multi_hot
 
 __all__ = ["training_counts", "statement_groups", "rare_unseen_analysis", "GROUPS"]
 
@@ -237,4 +238,4 @@ def rare_unseen_analysis(
         "rare_fraction": rare_fraction,
         "rates": rates,
     }
-    return table, jsonable(headline)
+    return table, json_safe(headline)

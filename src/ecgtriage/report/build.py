@@ -8,7 +8,6 @@ references, so it can be mailed or archived and still open years later. It reads
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +103,11 @@ def _robustness_metric_label(results: dict[str, Any]) -> str:
 
 def format_num(value: Any, digits: int = 3) -> str:
     """A number for a table cell; ``–`` for missing or NaN."""
-    if value is None:
-        return "–"
     try:
-        v = float(value)
+        v = atomic.nan_to_none(value)
     except (TypeError, ValueError):
         return str(value)
-    if math.isnan(v):
+    if v is None:
         return "–"
     if v.is_integer() and abs(v) >= 1 and digits == 0:
         return str(int(v))
@@ -119,9 +116,10 @@ def format_num(value: Any, digits: int = 3) -> str:
 
 def format_pct(value: Any, digits: int = 1) -> str:
     """A fraction as a percentage (0.605 → ``60.5 %``)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    v = atomic.nan_to_none(value)
+    if v is None:
         return "–"
-    return f"{100 * float(value):.{digits}f} %"
+    return f"{100 * v:.{digits}f} %"
 
 
 def format_ci(value: Any, digits: int = 3) -> str:
