@@ -150,6 +150,7 @@ def test_render_report_is_self_contained_and_has_all_figures():
     assert "Synthetic data." in html
     assert "0.600 (0.550–0.650)" in html  # internal F1 with its CI
     assert "60.5 %" in html  # the published external accuracy beside it
+    assert "F1 0.87;" in html and "best generalisation of the three schemes" in html
     assert "not supported" in html
 
 

@@ -20,4 +20,6 @@ light):
   abnormal-detection rate on unseen pathologies).
 * :mod:`~ecgtriage.evaluate.robustness`: ``CORRUPTIONS`` registry, ``apply_corruption``,
   ``evaluate_corruptions``, ``degradation_summary``.
+* :mod:`~ecgtriage.evaluate.reference`: ``PUBLISHED``, the reference study's published numbers
+  (one :class:`~ecgtriage.evaluate.reference.PublishedResult` per scheme).
 """

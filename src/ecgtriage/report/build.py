@@ -12,17 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ecgtriage import atomic
+from ecgtriage.evaluate.reference import PUBLISHED
 from ecgtriage.report import figures
-
-#: What the reference study (SPH → PTB-XL, 1D ResNet) published, shown beside this run.
-PUBLISHED = {
-    "tier3": {"internal_f1": 0.87, "external_accuracy": 0.605,
-              "note": "best generalisation of the three schemes"},
-    "tier4": {"internal_f1": None, "external_accuracy": None,
-              "note": "about 2 % below 3-tier"},
-    "aha44": {"internal_f1": None, "external_accuracy": None,
-              "note": "F1 = 0 on rare conditions externally"},
-}
 
 
 def build_report(study_dir: str | Path) -> Path:
