@@ -2,7 +2,13 @@
 ``aha44`` / ``tier4`` / ``tier3`` (and the PTB-XL benchmark ladder or user schemes), splits."""
 
 from ecgtriage.labels.grammar import Statement, format_statements, parse_aha_code
-from ecgtriage.labels.schemes import Scheme, builtin_names, load_scheme, parse_scheme
+from ecgtriage.labels.schemes import (
+    DEFAULT_SCHEMES,
+    Scheme,
+    builtin_names,
+    load_scheme,
+    parse_scheme,
+)
 from ecgtriage.labels.targets import (
     Targets,
     coarsen,
@@ -13,7 +19,7 @@ from ecgtriage.labels.targets import (
 )
 
 __all__ = [
-    "Scheme", "Statement", "Targets", "builtin_names", "coarsen", "collapse_to_tier",
-    "encode_targets", "format_statements", "load_scheme", "parse_aha_code", "parse_scheme",
+    "DEFAULT_SCHEMES", "Scheme", "Statement", "Targets", "builtin_names", "coarsen",
+    "collapse_to_tier", "encode_targets", "format_statements", "load_scheme", "parse_aha_code", "parse_scheme",
     "statement_table", "targets_for_cache",
 ]

@@ -53,6 +53,9 @@ BUILTIN = (
     "aha44", "tier4", "tier3", "tier3b",
     "all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm",
 )
+#: Schemes a command uses when none is named: the three the reference study compared (44
+#: statements, 4 tiers, 3 tiers). One list, so that ``labels`` and ``study`` agree by default.
+DEFAULT_SCHEMES: tuple[str, ...] = ("aha44", "tier4", "tier3")
 
 
 @dataclass(frozen=True)
