@@ -27,6 +27,14 @@ def test_builtin_schemes_have_versions_and_classes():
     assert load_scheme("superdiagnostic").classes == ("CD", "HYP", "MI", "NORM", "STTC")
 
 
+def test_default_schemes_are_builtin_and_load():
+    from ecgtriage.labels import DEFAULT_SCHEMES, builtin_names
+
+    assert DEFAULT_SCHEMES == ("aha44", "tier4", "tier3")
+    assert set(DEFAULT_SCHEMES) <= set(builtin_names())
+    assert [load_scheme(n).name for n in DEFAULT_SCHEMES] == list(DEFAULT_SCHEMES)
+
+
 def test_user_scheme_extending_tier4_overrides_one_code(tmp_path):
     path = write(tmp_path, "# name: qt-moderate\n# version: 2\n# extends: tier4\n"
                  "vocabulary,statement,modifier,when,class,rule_id\naha,148,,,Moderate,QT1\n")
