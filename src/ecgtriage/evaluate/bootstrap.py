@@ -18,7 +18,7 @@ drawn) are left out of that metric's interval; ``n_valid`` says how many remaine
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -299,6 +299,47 @@ def bootstrap_metrics(
         ``macro_auroc``, ``macro_auprc`` and per-class ``precision, recall, specificity, f1,
         auroc, auprc``. A single-label Serious sensitivity CI is ``per_class[serious]["recall"]``.
     """
+    true_hot, pred_hot, p, pids = _encoded(
+        y_true, proba, patient_ids, multilabel=multilabel, thresholds=thresholds,
+        y_pred=y_pred, class_names=class_names,
+    )
+    n_classes = true_hot.shape[1]
+    names = class_names_for(class_names, n_classes)
+    prc_classes, macro_sets = _macro_classes(true_hot, class_mask)
+    stat = _metrics_statistic(true_hot, pred_hot, p, prc_classes, macro_sets)
+    res = bootstrap_statistic(stat, pids, n_boot=n_boot, seed=seed, alpha=alpha)
+
+    def entry(i: int) -> dict[str, Any]:
+        return {k: res[k][i] for k in ("estimate", "low", "high", "n_valid")}
+
+    # Columns of the statistic: the summary metrics, then each per-class metric for every class.
+    summary = {name: entry(i) for i, name in enumerate(SUMMARY_METRICS)}
+    per_class = []
+    base = len(SUMMARY_METRICS)
+    for c in range(n_classes):
+        row: dict[str, Any] = {"class": names[c]}
+        for j, metric in enumerate(PER_CLASS_METRICS):
+            row[metric] = entry(base + j * n_classes + c)
+        per_class.append(row)
+    meta = {k: res[k] for k in ("n_boot", "seed", "alpha", "n_records", "n_patients", "unit")}
+    return {"summary": summary, "per_class": per_class, **meta}
+
+
+def _encoded(
+    y_true: Any,
+    proba: Any | None,
+    patient_ids: Sequence[Any],
+    *,
+    multilabel: bool,
+    thresholds: Any,
+    y_pred: Any | None,
+    class_names: Sequence[str] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[Any]]:
+    """Checked inputs as (N, C) one-/multi-hot truth and decisions, probabilities and patients.
+
+    Single-label records with an unknown target (``-1``) are dropped here, with their
+    probabilities and patient ids, so that every later step sees the same records.
+    """
     p = as_proba(proba) if proba is not None else None
     if multilabel:
         if p is None:
@@ -311,26 +352,31 @@ def bootstrap_metrics(
             yp = p >= np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (n_classes,))
         else:
             yp = as_multi_hot(y_pred, "y_pred")
-        true_hot, pred_hot = yt, yp
         pids = list(patient_ids)
         same_length(y_true=yt, patient_ids=pids)
-    else:
-        if p is None and class_names is None:
-            raise ValueError("bootstrap_metrics: class_names is required when proba is None")
-        n_classes = p.shape[1] if p is not None else len(class_names)
-        yt = as_class_index(y_true, n_classes, "y_true")
-        yp = p.argmax(axis=1) if y_pred is None else as_class_index(y_pred, n_classes, "y_pred")
-        pids = list(patient_ids)
-        same_length(y_true=yt, y_pred=yp, proba=p, patient_ids=pids)
-        keep = yt >= 0
-        yt, yp = yt[keep], yp[keep]
-        p = p[keep] if p is not None else None
-        pids = [pid for pid, k in zip(pids, keep) if k]
-        eye = np.eye(n_classes, dtype=bool)
-        true_hot, pred_hot = eye[yt], eye[yp]
-    names = class_names_for(class_names, n_classes)
-    exact = (true_hot == pred_hot).all(axis=1)
+        return yt, yp, p, pids
+    if p is None and class_names is None:
+        raise ValueError("bootstrap_metrics: class_names is required when proba is None")
+    n_classes = p.shape[1] if p is not None else len(class_names)
+    yt = as_class_index(y_true, n_classes, "y_true")
+    yp = p.argmax(axis=1) if y_pred is None else as_class_index(y_pred, n_classes, "y_pred")
+    pids = list(patient_ids)
+    same_length(y_true=yt, y_pred=yp, proba=p, patient_ids=pids)
+    keep = yt >= 0
+    yt, yp = yt[keep], yp[keep]
+    p = p[keep] if p is not None else None
+    pids = [pid for pid, k in zip(pids, keep) if k]
+    eye = np.eye(n_classes, dtype=bool)
+    return eye[yt], eye[yp], p, pids
 
+
+def _macro_classes(true_hot: np.ndarray, class_mask: Any | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Classes with positives, and per macro metric the classes it averages over.
+
+    Decided once on the full test set, so that every resample averages over the same classes
+    (a resample that loses a class's positives skips it rather than changing the set).
+    """
+    n_classes = true_hot.shape[1]
     n_pos = true_hot.sum(axis=0)
     n_neg = true_hot.shape[0] - n_pos
     auc_classes = (n_pos > 0) & (n_neg > 0)
@@ -344,6 +390,19 @@ def bootstrap_metrics(
         "auroc": auc_classes & mask,
         "auprc": prc_classes & mask,
     }
+    return prc_classes, macro_sets
+
+
+def _metrics_statistic(
+    true_hot: np.ndarray,
+    pred_hot: np.ndarray,
+    p: np.ndarray | None,
+    prc_classes: np.ndarray,
+    macro_sets: Mapping[str, np.ndarray],
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The weights → (b, summary + per-class metrics) function that :func:`bootstrap_statistic`
+    resamples; column order is ``SUMMARY_METRICS`` then ``PER_CLASS_METRICS`` × classes."""
+    exact = (true_hot == pred_hot).all(axis=1)
 
     def stat(w: np.ndarray) -> np.ndarray:
         block = _metric_block(w, true_hot, pred_hot, exact, p, prc_classes)
@@ -359,18 +418,4 @@ def bootstrap_metrics(
         cols.extend(block[m] for m in PER_CLASS_METRICS)
         return np.concatenate(cols, axis=1)
 
-    res = bootstrap_statistic(stat, pids, n_boot=n_boot, seed=seed, alpha=alpha)
-
-    def entry(i: int) -> dict[str, Any]:
-        return {k: res[k][i] for k in ("estimate", "low", "high", "n_valid")}
-
-    summary = {name: entry(i) for i, name in enumerate(SUMMARY_METRICS)}
-    per_class = []
-    base = len(SUMMARY_METRICS)
-    for c in range(n_classes):
-        row: dict[str, Any] = {"class": names[c]}
-        for j, metric in enumerate(PER_CLASS_METRICS):
-            row[metric] = entry(base + j * n_classes + c)
-        per_class.append(row)
-    meta = {k: res[k] for k in ("n_boot", "seed", "alpha", "n_records", "n_patients", "unit")}
-    return {"summary": summary, "per_class": per_class, **meta}
+    return stat

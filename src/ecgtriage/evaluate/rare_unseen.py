@@ -18,6 +18,7 @@ joined to statements on ``record_id``, never on row order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -150,29 +151,71 @@ def rare_unseen_analysis(
     if "name" not in frame.columns:
         frame["name"] = ""
 
-    # Per-record flags of every model, keyed by record id.
-    flagged: dict[str, dict[str, bool]] = {}
-    correct: dict[str, dict[str, float]] = {}
-    has_code: dict[str, set[str]] = {}
-    code_f1: dict[str, float] = {}
-    available: set[str] | None = None
+    outputs = _ModelOutputs()
     if aha44 is not None:
+        outputs.add_aha44(aha44, normal_code)
+    for scheme, pred in (tiers or {}).items():
+        outputs.add_tier(scheme, pred, normal_class)
+
+    n_all = frame["record_id"].nunique()
+    if outputs.available is not None:
+        frame = frame[frame["record_id"].isin(outputs.available)]
+    key = "statement" if by == "statement" else "aha_key"
+    rows = [
+        _statement_row(stmt, sub, by=by, dataset=dataset, train_counts=train_counts,
+                       n_train_records=n_train_records, outputs=outputs,
+                       with_aha44=aha44 is not None, tier_schemes=list(tiers or {}))
+        for stmt, sub in frame.groupby(key, sort=True)
+    ]
+    table = pd.DataFrame(rows)
+    headline = {
+        "dataset": dataset,
+        "n_records": int(frame["record_id"].nunique()),
+        "n_records_without_prediction": int(n_all - frame["record_id"].nunique()),
+        "rare_fraction": rare_fraction,
+        "rates": _detection_rates(frame, outputs.flagged),
+    }
+    return table, json_safe(headline)
+
+
+@dataclass
+class _ModelOutputs:
+    """Every model's answers per record, keyed by record id (never by row order)."""
+
+    #: model name → record → flagged as not Normal.
+    flagged: dict[str, dict[str, bool]] = field(default_factory=dict)
+    #: tier scheme → record → 1.0 / 0.0 for a correct / wrong tier, NaN for an unknown target.
+    correct: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: aha44: record → the codes predicted for it.
+    has_code: dict[str, set[str]] = field(default_factory=dict)
+    #: aha44: code → F1 over the test set (NaN without positives); empty without ``y_true``.
+    code_f1: dict[str, float] = field(default_factory=dict)
+    aha44_classes: list[str] = field(default_factory=list)
+    #: Records every model has a prediction for; ``None`` while no model was added.
+    available: set[str] | None = None
+
+    def _restrict(self, ids: set[str]) -> None:
+        self.available = set(ids) if self.available is None else self.available & ids
+
+    def add_aha44(self, aha44: Mapping[str, Any], normal_code: str) -> None:
         classes = [str(c) for c in aha44["classes"]]
         y_pred = as_multi_hot(aha44["y_pred"], "aha44 y_pred")
         if y_pred.shape[1] != len(classes):
             raise ValueError(f"aha44 y_pred: expected {len(classes)} columns, found {y_pred.shape[1]}")
         pos = _indexed(aha44["record_ids"], y_pred, "aha44")
-        available = set(pos)
+        self.aha44_classes = classes
+        self._restrict(set(pos))
         abnormal = y_pred[:, [c != normal_code for c in classes]].any(axis=1)
-        flagged["aha44"] = {r: bool(abnormal[i]) for r, i in pos.items()}
-        has_code = {r: {classes[j] for j in np.flatnonzero(y_pred[i])} for r, i in pos.items()}
+        self.flagged["aha44"] = {r: bool(abnormal[i]) for r, i in pos.items()}
+        self.has_code = {r: {classes[j] for j in np.flatnonzero(y_pred[i])} for r, i in pos.items()}
         if aha44.get("y_true") is not None:
             y_true = as_multi_hot(aha44["y_true"], "aha44 y_true")
             tp = (y_true & y_pred).sum(0)
             den = 2 * tp + (~y_true & y_pred).sum(0) + (y_true & ~y_pred).sum(0)
             for j, c in enumerate(classes):
-                code_f1[c] = float(2 * tp[j] / den[j]) if y_true[:, j].any() else float("nan")
-    for scheme, pred in (tiers or {}).items():
+                self.code_f1[c] = float(2 * tp[j] / den[j]) if y_true[:, j].any() else float("nan")
+
+    def add_tier(self, scheme: str, pred: Mapping[str, Any], normal_class: str) -> None:
         t_classes = [str(c) for c in pred["classes"]]
         if normal_class not in t_classes:
             raise ValueError(f"tiers[{scheme!r}]: normal_class {normal_class!r} not in {t_classes}")
@@ -181,45 +224,56 @@ def rare_unseen_analysis(
         pos = _indexed(pred["record_ids"], yp, scheme)
         if yt.shape != yp.shape:
             raise ValueError(f"tiers[{scheme!r}]: y_true shape {yt.shape} != y_pred shape {yp.shape}")
-        available = set(pos) if available is None else available & set(pos)
+        self._restrict(set(pos))
         normal = t_classes.index(normal_class)
-        flagged[scheme] = {r: bool(yp[i] != normal) for r, i in pos.items()}
-        correct[scheme] = {r: (float(yp[i] == yt[i]) if yt[i] >= 0 else np.nan) for r, i in pos.items()}
+        self.flagged[scheme] = {r: bool(yp[i] != normal) for r, i in pos.items()}
+        self.correct[scheme] = {r: (float(yp[i] == yt[i]) if yt[i] >= 0 else np.nan) for r, i in pos.items()}
 
-    n_all = frame["record_id"].nunique()
-    if available is not None:
-        frame = frame[frame["record_id"].isin(available)]
-    key = "statement" if by == "statement" else "aha_key"
 
-    rows = []
-    for stmt, sub in frame.groupby(key, sort=True):
-        rec = sub["record_id"].unique()
-        code = sub["aha_key"].iloc[0]
-        count = int(train_counts.get(code, 0)) if code else 0
-        row: dict[str, Any] = {
-            "dataset": dataset,
-            "statement": str(stmt) if by == "statement" else (code or str(sub["statement"].iloc[0])),
-            "name": str(sub["name"].iloc[0]),
-            "aha_code": code,
-            "group": sub["group"].iloc[0],
-            "n_records": int(rec.size),
-            "train_count": count,
-            "train_fraction": count / n_train_records,
-        }
-        if aha44 is not None:
-            row["aha44_recall"] = (
-                float(np.mean([code in has_code[r] for r in rec])) if code in classes else np.nan
-            )
-            row["aha44_flagged_abnormal"] = float(np.mean([flagged["aha44"][r] for r in rec]))
-            if code_f1:
-                row["aha44_code_f1"] = code_f1.get(code, np.nan)
-        for scheme in tiers or {}:
-            vals = np.array([correct[scheme][r] for r in rec])
-            row[f"{scheme}_correct_tier"] = float(np.nanmean(vals)) if (~np.isnan(vals)).any() else np.nan
-            row[f"{scheme}_flagged_abnormal"] = float(np.mean([flagged[scheme][r] for r in rec]))
-        rows.append(row)
-    table = pd.DataFrame(rows)
+def _statement_row(
+    stmt: Any,
+    sub: pd.DataFrame,
+    *,
+    by: str,
+    dataset: str,
+    train_counts: Mapping[str, int],
+    n_train_records: int,
+    outputs: _ModelOutputs,
+    with_aha44: bool,
+    tier_schemes: Sequence[str],
+) -> dict[str, Any]:
+    """One row of the per-statement table from the statement's rows ``sub``."""
+    rec = sub["record_id"].unique()
+    code = sub["aha_key"].iloc[0]
+    count = int(train_counts.get(code, 0)) if code else 0
+    row: dict[str, Any] = {
+        "dataset": dataset,
+        "statement": str(stmt) if by == "statement" else (code or str(sub["statement"].iloc[0])),
+        "name": str(sub["name"].iloc[0]),
+        "aha_code": code,
+        "group": sub["group"].iloc[0],
+        "n_records": int(rec.size),
+        "train_count": count,
+        "train_fraction": count / n_train_records,
+    }
+    if with_aha44:
+        row["aha44_recall"] = (
+            float(np.mean([code in outputs.has_code[r] for r in rec]))
+            if code in outputs.aha44_classes else np.nan
+        )
+        row["aha44_flagged_abnormal"] = float(np.mean([outputs.flagged["aha44"][r] for r in rec]))
+        if outputs.code_f1:
+            row["aha44_code_f1"] = outputs.code_f1.get(code, np.nan)
+    for scheme in tier_schemes:
+        vals = np.array([outputs.correct[scheme][r] for r in rec])
+        row[f"{scheme}_correct_tier"] = float(np.nanmean(vals)) if (~np.isnan(vals)).any() else np.nan
+        row[f"{scheme}_flagged_abnormal"] = float(np.mean([outputs.flagged[scheme][r] for r in rec]))
+    return row
 
+
+def _detection_rates(frame: pd.DataFrame, flagged: Mapping[str, Mapping[str, bool]]) -> dict[str, Any]:
+    """Share of records flagged not Normal per group and model: records with any statement of
+    the group (``any``) and records whose scored statements all belong to it (``only``)."""
     record_groups = frame[frame["group"] != "ignored"].groupby("record_id")["group"].agg(set)
     rates: dict[str, Any] = {}
     for group in GROUPS[:3]:
@@ -231,11 +285,4 @@ def rare_unseen_analysis(
             "any": {m: (float(np.mean([f[r] for r in any_ids])) if any_ids else np.nan) for m, f in flagged.items()},
             "only": {m: (float(np.mean([f[r] for r in only_ids])) if only_ids else np.nan) for m, f in flagged.items()},
         }
-    headline = {
-        "dataset": dataset,
-        "n_records": int(frame["record_id"].nunique()),
-        "n_records_without_prediction": int(n_all - frame["record_id"].nunique()),
-        "rare_fraction": rare_fraction,
-        "rates": rates,
-    }
-    return table, json_safe(headline)
+    return rates
