@@ -205,10 +205,7 @@ def prepare(
     say = log or (lambda msg: print(msg, file=sys.stderr))
     src = source if isinstance(source, Source) else open_source(source)
     out_path = Path(out)
-    if out_path.exists() and not out_path.is_dir():
-        raise ValueError(f"cache output {out_path} exists and is not a folder")
-    if out_path.is_dir() and any(out_path.iterdir()) and not (out_path / MANIFEST_FILE).is_file():
-        raise ValueError(f"refusing to write the cache into {out_path}: it is not empty and holds no {MANIFEST_FILE}")
+    _check_output_folder(out_path)
 
     metadata = src.metadata()
     problems = src.problems()
@@ -225,58 +222,97 @@ def prepare(
     if strict and len(problems):
         _check_strict(strict, problems, src)
 
-    ids = metadata["record_id"].tolist()
-    n = len(ids)
     workers = max(1, int(workers or default_workers()))
     with atomic.atomic_path(out_path) as tmp:
-        tmp.mkdir()
-        partial = tmp / ("partial-" + SIGNALS_FILE)
-        signals = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, 12, config.n_samples))
-        del signals
-        results = _run(src, ids, config, str(partial), workers, progress)
-        results.sort(key=lambda r: r["pos"])
-        kept = [r for r in results if r["reason"] is None]
-        dropped = [r for r in results if r["reason"] is not None]
-        excluded = pd.concat(
-            [problems, pd.DataFrame([{k: r[k] for k in ("record_id", "file", "reason")} for r in dropped],
-                                    columns=["record_id", "file", "reason"])],
-            ignore_index=True,
-        )
-        _check_strict(strict, excluded, src)
-        if not kept:
-            first = excluded.iloc[0] if len(excluded) else None
-            raise ValueError(
-                f"no record of {src.root} could be cached ({len(excluded)} excluded"
-                + (f"; first: {first['record_id']}: {first['reason']})" if first is not None else ")")
-            )
-        _finalise_signals(tmp, partial, [r["pos"] for r in kept], n)
-        index = _index_table(src, metadata, kept)
-        index.to_csv(tmp / INDEX_FILE, index=False)
-        excluded.to_csv(tmp / EXCLUDED_FILE, index=False)
-        manifest = {
-            "source": str(src.root.resolve()),
-            "format": src.format,
-            "fs": config.fs,
-            "seconds": config.seconds,
-            "n_samples": config.n_samples,
-            "leads": list(CANONICAL_LEADS),
-            "units": "mV",
-            "dtype": "float16",
-            "preprocessing": preprocessing_record(config),
-            "package_version": __version__,
-            "content_hash": key,
-            "source_fingerprint": fingerprint,
-            "layout_version": CACHE_LAYOUT_VERSION,
-            "n_records": len(index),
-            "n_excluded": len(excluded),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        # The manifest is the completeness marker: written last.
-        atomic.write_json(tmp / MANIFEST_FILE, manifest)
+        excluded = _write_cache(tmp, src, metadata, problems, config, key, fingerprint,
+                                strict=strict, workers=workers, progress=progress)
     if len(excluded):
-        say(f"excluded {len(excluded)} of {n + len(problems)} records (see {out_path / EXCLUDED_FILE}); first: "
+        say(f"excluded {len(excluded)} of {len(metadata) + len(problems)} records "
+            f"(see {out_path / EXCLUDED_FILE}); first: "
             f"{excluded['record_id'].iloc[0]}: {excluded['reason'].iloc[0]}")
     return open_cache(out_path)
+
+
+def _check_output_folder(out_path: Path) -> None:
+    """Refuse an output that is a file, or a non-empty folder that is not a cache: replacing
+    it would delete whatever the user keeps there."""
+    if out_path.exists() and not out_path.is_dir():
+        raise ValueError(f"cache output {out_path} exists and is not a folder")
+    if out_path.is_dir() and any(out_path.iterdir()) and not (out_path / MANIFEST_FILE).is_file():
+        raise ValueError(f"refusing to write the cache into {out_path}: it is not empty and holds no {MANIFEST_FILE}")
+
+
+def _write_cache(
+    tmp: Path,
+    src: Source,
+    metadata: pd.DataFrame,
+    problems: pd.DataFrame,
+    config: PrepareConfig,
+    key: str,
+    fingerprint: str,
+    *,
+    strict: bool,
+    workers: int,
+    progress: bool | None,
+) -> pd.DataFrame:
+    """Write a whole cache into the empty temporary folder ``tmp``; return its exclusions.
+
+    Raises before the manifest is written (strict mode, nothing cached), so an interrupted or
+    refused run never leaves a folder that looks complete.
+    """
+    ids = metadata["record_id"].tolist()
+    n = len(ids)
+    tmp.mkdir()
+    partial = tmp / ("partial-" + SIGNALS_FILE)
+    signals = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, 12, config.n_samples))
+    del signals
+    results = _run(src, ids, config, str(partial), workers, progress)
+    results.sort(key=lambda r: r["pos"])
+    kept = [r for r in results if r["reason"] is None]
+    dropped = [r for r in results if r["reason"] is not None]
+    excluded = pd.concat(
+        [problems, pd.DataFrame([{k: r[k] for k in ("record_id", "file", "reason")} for r in dropped],
+                                columns=["record_id", "file", "reason"])],
+        ignore_index=True,
+    )
+    _check_strict(strict, excluded, src)
+    if not kept:
+        first = excluded.iloc[0] if len(excluded) else None
+        raise ValueError(
+            f"no record of {src.root} could be cached ({len(excluded)} excluded"
+            + (f"; first: {first['record_id']}: {first['reason']})" if first is not None else ")")
+        )
+    _finalise_signals(tmp, partial, [r["pos"] for r in kept], n)
+    index = _index_table(src, metadata, kept)
+    index.to_csv(tmp / INDEX_FILE, index=False)
+    excluded.to_csv(tmp / EXCLUDED_FILE, index=False)
+    # The manifest is the completeness marker: written last.
+    atomic.write_json(tmp / MANIFEST_FILE, _manifest(src, config, key, fingerprint, len(index), len(excluded)))
+    return excluded
+
+
+def _manifest(
+    src: Source, config: PrepareConfig, key: str, fingerprint: str, n_records: int, n_excluded: int
+) -> dict[str, Any]:
+    """``manifest.json``: what the cache holds and everything that decided its content."""
+    return {
+        "source": str(src.root.resolve()),
+        "format": src.format,
+        "fs": config.fs,
+        "seconds": config.seconds,
+        "n_samples": config.n_samples,
+        "leads": list(CANONICAL_LEADS),
+        "units": "mV",
+        "dtype": "float16",
+        "preprocessing": preprocessing_record(config),
+        "package_version": __version__,
+        "content_hash": key,
+        "source_fingerprint": fingerprint,
+        "layout_version": CACHE_LAYOUT_VERSION,
+        "n_records": n_records,
+        "n_excluded": n_excluded,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def _existing_cache(out_path: Path, key: str) -> Cache | None:
