@@ -159,7 +159,7 @@ def test_sph_amplitude_policy_and_window(tmp_path):
     assert list(index.index) == ["A1", "A2"] and index.loc["A1", "n_clipped"] == 0
     assert index.loc["A2", "n_clipped"] > 0 and index.loc["A2", "n_samples_source"] == 7500
     assert float(np.abs(cache.signals[1]).max()) == 10.0
-    assert cache.excluded["reason"].tolist() == ["record is 4.00 s long, shorter than min_seconds = 5 s"]
+    assert cache.excluded["reason"].tolist() == ["record is 4.00 s long; records shorter than 5 s are excluded"]
     strict_amp = prepare(root, tmp_path / "exclude", PrepareConfig(amplitude_policy="exclude"), workers=1, log=lambda _msg: None)
     assert strict_amp.index["record_id"].tolist() == ["A1"]
     assert strict_amp.excluded.set_index("record_id").loc["A2", "reason"].startswith("amplitude beyond ±10 mV in lead III (peak ")
@@ -188,7 +188,7 @@ def test_prepare_refuses_foreign_folder_and_empty_result(tmp_path):
     with pytest.raises(ValueError, match=re.escape(f"refusing to write the cache into {foreign}: it is not empty and holds no manifest.json")):
         prepare(root, foreign, workers=1)
     with pytest.raises(ValueError, match=re.escape(
-        f"no record of {root} could be cached (1 excluded; first: A1: record is 2.00 s long, shorter than min_seconds = 5 s)"
+        f"no record of {root} could be cached (1 excluded; first: A1: record is 2.00 s long; records shorter than 5 s are excluded)"
     )):
         prepare(root, tmp_path / "out", workers=1)
 

@@ -130,7 +130,7 @@ def test_preprocess_many_equals_preprocess_and_reports_errors_per_record():
     signals.append(rng.normal(size=(12, 1000)).astype(np.float32))
     results = preprocess_many(signals, [500.0] * 4 + [500.0], cfg)
     assert str(results[1]) == "signal contains 12000 NaN/inf samples"
-    assert str(results[4]) == "record is 2.00 s long, shorter than min_seconds = 5 s"
+    assert str(results[4]) == "record is 2.00 s long; records shorter than 5 s are excluded"
     for i in (0, 2, 3):
         np.testing.assert_array_equal(results[i].signal, preprocess(signals[i], 500.0, cfg).signal)
 

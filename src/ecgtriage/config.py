@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ecgtriage import atomic
+from ecgtriage.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -26,14 +27,14 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise ``ValueError``."""
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise ``ConfigError`` (a ``ValueError``)."""
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a table of settings, found {type(data).__name__}")
+        raise ConfigError(f"{where}: expected a table of settings, found {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: unknown setting(s) {', '.join(unknown)}; expected some of {', '.join(fields)}"
         )
     kwargs = {key: _coerce(hints[key], value, f"{where}.{key}") for key, value in data.items()}
@@ -56,25 +57,25 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ValueError as exc:
                 errors.append(str(exc))
-        raise ValueError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, found {value!r}")
+            raise ConfigError(f"{where}: expected a list, found {value!r}")
         inner = args[0] if args else Any
         items = [_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is typing.Literal:
         if value not in args:
-            raise ValueError(f"{where}: expected one of {list(args)}, found {value!r}")
+            raise ConfigError(f"{where}: expected one of {list(args)}, found {value!r}")
         return value
     if tp is Any:
         return value
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp in (int, str, bool) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        raise ValueError(f"{where}: expected {tp.__name__}, found {value!r}")
+        raise ConfigError(f"{where}: expected {tp.__name__}, found {value!r}")
     if origin is dict and not isinstance(value, dict):
-        raise ValueError(f"{where}: expected a table, found {value!r}")
+        raise ConfigError(f"{where}: expected a table, found {value!r}")
     return value
 
 
@@ -87,9 +88,9 @@ def read_table(path: str | Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"config file {p}: cannot parse: {exc}") from None
+        raise ConfigError(f"config file {p}: cannot parse: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"config file {p}: expected a table of settings, found {type(data).__name__}")
+        raise ConfigError(f"config file {p}: expected a table of settings, found {type(data).__name__}")
     return data
 
 

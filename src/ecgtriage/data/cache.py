@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgtriage.errors import DataError
+
 SIGNALS_FILE = "signals.npy"
 INDEX_FILE = "index.csv"
 EXCLUDED_FILE = "excluded.csv"
@@ -125,16 +127,16 @@ def open_cache(path: str | os.PathLike) -> Cache:
     try:
         manifest = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{root / MANIFEST_FILE}: not valid JSON ({exc})") from None
+        raise DataError(f"{root / MANIFEST_FILE}: not valid JSON ({exc})") from None
     signals = np.load(root / SIGNALS_FILE, mmap_mode="r")
     index = read_index(root / INDEX_FILE)
     n_samples = int(manifest.get("n_samples", -1))
     if signals.ndim != 3 or signals.shape[1] != 12 or signals.shape[2] != n_samples:
-        raise ValueError(
+        raise DataError(
             f"{root / SIGNALS_FILE}: shape {signals.shape}; expected (N, 12, {n_samples}) per {MANIFEST_FILE}"
         )
     if len(index) != signals.shape[0] or (len(index) and not np.array_equal(index["row"].to_numpy(), np.arange(len(index)))):
-        raise ValueError(
+        raise DataError(
             f"{root / INDEX_FILE}: {len(index)} rows numbered inconsistently with "
             f"{signals.shape[0]} signals in {SIGNALS_FILE}"
         )

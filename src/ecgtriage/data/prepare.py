@@ -36,6 +36,7 @@ from ecgtriage.data.cache import (
     open_cache,
 )
 from ecgtriage.data.fingerprint import source_fingerprint
+from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.io.base import Source
 from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.signal.filters import effective_band
@@ -45,7 +46,7 @@ from ecgtriage.signal.preprocess import PreprocessConfig, preprocess_many
 PrepareConfig = PreprocessConfig
 
 
-class PrepareError(ValueError):
+class PrepareError(DataError):
     """``--strict`` prepare found records it would exclude; ``excluded`` lists them."""
 
     def __init__(self, message: str, excluded: pd.DataFrame) -> None:
@@ -237,9 +238,9 @@ def _check_output_folder(out_path: Path) -> None:
     """Refuse an output that is a file, or a non-empty folder that is not a cache: replacing
     it would delete whatever the user keeps there."""
     if out_path.exists() and not out_path.is_dir():
-        raise ValueError(f"cache output {out_path} exists and is not a folder")
+        raise ConfigError(f"cache output {out_path} exists and is not a folder")
     if out_path.is_dir() and any(out_path.iterdir()) and not (out_path / MANIFEST_FILE).is_file():
-        raise ValueError(f"refusing to write the cache into {out_path}: it is not empty and holds no {MANIFEST_FILE}")
+        raise ConfigError(f"refusing to write the cache into {out_path}: it is not empty and holds no {MANIFEST_FILE}")
 
 
 def _write_cache(
@@ -278,7 +279,7 @@ def _write_cache(
     _check_strict(strict, excluded, src)
     if not kept:
         first = excluded.iloc[0] if len(excluded) else None
-        raise ValueError(
+        raise DataError(
             f"no record of {src.root} could be cached ({len(excluded)} excluded"
             + (f"; first: {first['record_id']}: {first['reason']})" if first is not None else ")")
         )

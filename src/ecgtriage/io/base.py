@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgtriage.errors import DataError
 from ecgtriage.io.record import ECGRecord
 
 #: Columns every ``Source.metadata()`` table starts with, in this order.
@@ -71,7 +72,7 @@ class Source(ABC):
             table, problems = self._load()
             if table["record_id"].duplicated().any():
                 dup = table.loc[table["record_id"].duplicated(), "record_id"].iloc[0]
-                raise ValueError(f"{self.root}: record id {dup!r} appears more than once in the metadata")
+                raise DataError(f"{self.root}: record id {dup!r} appears more than once in the metadata")
             self._table = table.reset_index(drop=True)
             self._problems = problems.reset_index(drop=True)
         if self._rows is None:
@@ -107,8 +108,8 @@ class Source(ABC):
         if row is None:
             known = self._problems["record_id"] == str(record_id)
             if known.any():
-                raise ValueError(self._problems.loc[known, "reason"].iloc[0])
-            raise ValueError(f"record {record_id!r} is not listed in the metadata of {self.root}")
+                raise DataError(self._problems.loc[known, "reason"].iloc[0])
+            raise DataError(f"record {record_id!r} is not listed in the metadata of {self.root}")
         return self._read(row, fs)
 
     def problem_row(self, record_id: str, file: str | os.PathLike, reason: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from ecgtriage.errors import DataError
 from ecgtriage.io.base import Source, finish_metadata, make_record, optional_float, optional_str, problems_frame
 from ecgtriage.io.leads import to_canonical
 from ecgtriage.io.record import ECGRecord
@@ -33,7 +34,7 @@ def find_headers(root: Path) -> dict[str, Path]:
                 path = Path(folder) / name
                 rid = name[: -len(".hea")]
                 if rid in found:
-                    raise ValueError(f"{root}: record id {rid!r} appears twice: {found[rid]} and {path}")
+                    raise DataError(f"{root}: record id {rid!r} appears twice: {found[rid]} and {path}")
                 found[rid] = path
     return found
 
@@ -64,7 +65,7 @@ class ChallengeSource(Source):
         for path in paths:
             table = pd.read_csv(path, dtype=str, keep_default_na=False)
             if "SNOMEDCTCode" not in table.columns:
-                raise ValueError(
+                raise DataError(
                     f"{path}: missing column SNOMEDCTCode; found {', '.join(table.columns)}"
                 )
             codes.update(table["SNOMEDCTCode"].str.strip())
@@ -73,7 +74,7 @@ class ChallengeSource(Source):
     def _load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         headers = find_headers(self.root)
         if not headers:
-            raise ValueError(f"{self.root}: no .hea files found")
+            raise DataError(f"{self.root}: no .hea files found")
         known = self.known_codes()
         mapping_names = " or ".join(MAPPING_FILES)
         rows: list[dict[str, Any]] = []
@@ -83,17 +84,17 @@ class ChallengeSource(Source):
                 header = read_header(path)
                 fields = header_fields(header)
                 if "dx" not in fields:
-                    raise ValueError(f"header file {path}: no '#Dx:' line; expected comma-separated SNOMED CT codes")
+                    raise DataError(f"header file {path}: no '#Dx:' line; expected comma-separated SNOMED CT codes")
                 codes = [c.strip() for c in fields["dx"].split(",") if c.strip()]
                 if not codes:
-                    raise ValueError(f"header file {path}: empty '#Dx:' line")
+                    raise DataError(f"header file {path}: empty '#Dx:' line")
                 malformed = [c for c in codes if not _SNOMED.match(c)]
                 if malformed:
-                    raise ValueError(f"header file {path}: #Dx: malformed SNOMED CT code(s) {', '.join(malformed)}; expected digits")
+                    raise DataError(f"header file {path}: #Dx: malformed SNOMED CT code(s) {', '.join(malformed)}; expected digits")
                 if known is not None:
                     unknown = [c for c in codes if c not in known]
                     if unknown:
-                        raise ValueError(f"header file {path}: #Dx: unknown SNOMED CT code(s) {', '.join(unknown)} (not in {mapping_names})")
+                        raise DataError(f"header file {path}: #Dx: unknown SNOMED CT code(s) {', '.join(unknown)} (not in {mapping_names})")
             except ValueError as exc:
                 problems.append(self.problem_row(rid, path, str(exc)))
                 continue

@@ -27,7 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ecgtriage import __version__
-from ecgtriage.errors import UserError
+from ecgtriage.errors import DataError, UserError
 
 #: Seconds a socket may stay silent (connect or read) before the download fails.
 DEFAULT_TIMEOUT = 60.0
@@ -55,7 +55,7 @@ class Checksum:
     def __post_init__(self) -> None:
         expected_len = hashlib.new(self.algorithm).digest_size * 2
         if not re.fullmatch(rf"[0-9a-fA-F]{{{expected_len}}}", self.hexdigest):
-            raise ValueError(
+            raise DataError(
                 f"{self.algorithm} checksum must be {expected_len} hex digits, "
                 f"found {self.hexdigest!r}"
             )

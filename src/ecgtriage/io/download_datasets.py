@@ -1,9 +1,9 @@
 """Fetch the public PTB-XL and SPH releases into the layout the project's readers expect.
 
-Resulting layout under ``out``::
+Resulting layout under ``out`` (``<name>`` is ``folder``, by default the dataset's name)::
 
-    out/ptbxl/ptbxl_database.csv, scp_statements.csv, records100/, records500/, ...
-    out/sph/metadata.csv, code.csv, records/A00001.h5, ...
+    out/<name>/ptbxl_database.csv, scp_statements.csv, records100/, records500/, ...  (ptbxl)
+    out/<name>/metadata.csv, code.csv, records/A00001.h5, ...                          (sph)
     out/.downloads/<name>/         archives and checksum lists while in progress
     out/.downloads/<name>/complete.json   written last; its presence means "done"
 
@@ -20,12 +20,15 @@ Resulting layout under ``out``::
 
 The dataset folder is assembled in a temporary sibling and renamed into place only when
 complete and verified, so an interrupted run never leaves a half-populated ``out/<name>``.
+A failed run removes the folders it created that are still empty (a partial download is kept,
+so the next run resumes it).
 When an extracted file fails its checksum the archive is deleted (its bytes are wrong, so
 resuming cannot help) and the next run downloads it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import shutil
@@ -36,7 +39,7 @@ from urllib.parse import quote
 from tqdm import tqdm
 
 from ecgtriage.atomic import atomic_path, write_json
-from ecgtriage.errors import UserError
+from ecgtriage.errors import DataError, UserError
 from ecgtriage.io.download import (
     DEFAULT_TIMEOUT,
     Checksum,
@@ -86,7 +89,7 @@ def download_dataset(name: str, out: str | os.PathLike, **kwargs) -> DownloadSum
         return download_ptbxl(out, **kwargs)
     if name == "sph":
         return download_sph(out, **kwargs)
-    raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
+    raise UserError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
 
 
 def parse_sha256sums(text: str, source: str = "SHA256SUMS.txt") -> dict[str, str]:
@@ -103,17 +106,17 @@ def parse_sha256sums(text: str, source: str = "SHA256SUMS.txt") -> dict[str, str
         try:
             Checksum("sha256", digest)
         except ValueError:
-            raise ValueError(
+            raise DataError(
                 f"{source} line {lineno}: expected '<64 hex digits> <path>', found {line!r}"
             ) from None
         if not path:
-            raise ValueError(f"{source} line {lineno}: missing file path after the digest")
+            raise DataError(f"{source} line {lineno}: missing file path after the digest")
         if path.startswith("/") or ".." in path.split("/"):
             # The list names files inside the release; anything else would hash files elsewhere.
-            raise ValueError(f"{source} line {lineno}: path {path!r} points outside the release")
+            raise DataError(f"{source} line {lineno}: path {path!r} points outside the release")
         sums[path] = digest.lower()
     if not sums:
-        raise ValueError(f"{source}: no checksums found")
+        raise DataError(f"{source}: no checksums found")
     return sums
 
 
@@ -142,20 +145,30 @@ def download_ptbxl(
     timeout: float = DEFAULT_TIMEOUT,
     keep_archives: bool = False,
     progress: bool = True,
+    folder: str = "ptbxl",
 ) -> DownloadSummary:
-    """Download, extract and verify PTB-XL v1.0.3 into ``out/ptbxl``.
+    """Download, extract and verify PTB-XL v1.0.3 into ``out/<folder>``.
 
     Parameters
     ----------
-    out : parent folder; the dataset lands in ``out/ptbxl``.
+    out : parent folder; the dataset lands in ``out/<folder>``.
     base_url : PhysioNet site root (tests point it at a local server).
     resume : continue a partial download of the zip.
     timeout : seconds of socket silence before failing.
-    keep_archives : keep the zip under ``out/.downloads/ptbxl`` after success.
+    keep_archives : keep the zip under ``out/.downloads/<folder>`` after success.
     progress : show tqdm bars.
+    folder : name of the dataset folder under ``out`` (``ecgtriage download --out DIR`` passes
+        DIR's name).
     """
     out = Path(out)
-    target, work_dir, marker = _paths(out, "ptbxl")
+    target, work_dir, marker = _paths(out, folder)
+    with _remove_empty_on_failure(out, work_dir):
+        return _download_ptbxl(target, work_dir, marker, base_url, resume, timeout,
+                               keep_archives, progress)
+
+
+def _download_ptbxl(target: Path, work_dir: Path, marker: Path, base_url: str, resume: bool,
+                    timeout: float, keep_archives: bool, progress: bool) -> DownloadSummary:
     if marker.is_file() and target.is_dir():
         return _present(target)
     _refuse_foreign(target, marker)
@@ -177,7 +190,8 @@ def download_ptbxl(
     except (ChecksumError, ValueError) as exc:
         # Wrong or unreadable content cannot be repaired by resuming: fetch it afresh next time.
         archive.unlink()
-        raise type(exc)(f"{exc}; deleted {archive.name}, rerun to download it again") from None
+        kind = type(exc) if isinstance(exc, UserError) else DataError
+        raise kind(f"{exc}; deleted {archive.name}, rerun to download it again") from None
     return _finish(target, work_dir, marker, n_verified, keep_archives,
                    {"dataset": "ptbxl", "version": PTBXL_VERSION, "urls": [zip_url, sums_url]})
 
@@ -191,18 +205,27 @@ def download_sph(
     timeout: float = DEFAULT_TIMEOUT,
     keep_archives: bool = False,
     progress: bool = True,
+    folder: str = "sph",
 ) -> DownloadSummary:
-    """Download the SPH figshare collection, verify MD5s and lay it out in ``out/sph``.
+    """Download the SPH figshare collection, verify MD5s and lay it out in ``out/<folder>``.
 
     Parameters
     ----------
-    out : parent folder; the dataset lands in ``out/sph``.
+    out : parent folder; the dataset lands in ``out/<folder>``.
     api_url : figshare API root (tests point it at a local server).
     collection_id : figshare collection holding the SPH articles.
-    resume, timeout, keep_archives, progress : as for :func:`download_ptbxl`.
+    resume, timeout, keep_archives, progress, folder : as for :func:`download_ptbxl`.
     """
     out = Path(out)
-    target, work_dir, marker = _paths(out, "sph")
+    target, work_dir, marker = _paths(out, folder)
+    with _remove_empty_on_failure(out, work_dir):
+        return _download_sph(target, work_dir, marker, api_url, collection_id, resume, timeout,
+                             keep_archives, progress)
+
+
+def _download_sph(target: Path, work_dir: Path, marker: Path, api_url: str, collection_id: int,
+                  resume: bool, timeout: float, keep_archives: bool,
+                  progress: bool) -> DownloadSummary:
     if marker.is_file() and target.is_dir():
         return _present(target)
     _refuse_foreign(target, marker)
@@ -228,10 +251,10 @@ def download_sph(
                 safe_extract(path, staging / "records", strip_top_dir=True, progress=progress)
             except ValueError as exc:
                 path.unlink()
-                raise ValueError(f"{exc}; deleted {name}, rerun to download it again") from None
+                raise DataError(f"{exc}; deleted {name}, rerun to download it again") from None
         if not any((staging / "records").glob("*.h5")):
             found = sorted(p.name for p in (staging / "records").iterdir())[:5]
-            raise ValueError(
+            raise DataError(
                 f"records.tar.gz: expected records/*.h5 after extraction, found {found}"
             )
     urls = [info["url"] for info in files.values()]
@@ -280,6 +303,28 @@ def list_figshare_files(
     return files
 
 
+@contextlib.contextmanager
+def _remove_empty_on_failure(out: Path, work_dir: Path):
+    """On an exception, remove the folders this call created that are still empty.
+
+    A folder holding a partial download is kept (the next run resumes it); an empty one would
+    only leave the user wondering whether something was downloaded.
+    """
+    # Top-down: out's missing ancestors, out, out/.downloads, out/.downloads/<name>.
+    candidates = [*reversed(out.absolute().parents), out.absolute(), work_dir.parent.absolute(),
+                  work_dir.absolute()]
+    created = [d for d in candidates if not d.exists()]
+    try:
+        yield
+    except BaseException:
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty (a partial download to resume) or already gone
+        raise
+
+
 def _paths(out: Path, name: str) -> tuple[Path, Path, Path]:
     work_dir = out / ".downloads" / name
     return out / name, work_dir, work_dir / "complete.json"
@@ -297,7 +342,7 @@ def _refuse_foreign(target: Path, marker: Path) -> None:
 def _require(root: Path, names: tuple[str, ...], archive: str) -> None:
     missing = [n for n in names if not (root / n).exists()]
     if missing:
-        raise ValueError(f"{archive}: expected {', '.join(missing)} in the release, not found")
+        raise DataError(f"{archive}: expected {', '.join(missing)} in the release, not found")
 
 
 def _count_files(root: Path) -> int:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ecgtriage.errors import UserError
+from ecgtriage.errors import DataError, UserError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -87,7 +87,7 @@ def safe_extract(
         return _extract_zip(archive, target, strip_top_dir, progress)
     if tarfile.is_tarfile(archive):
         return _extract_tar(archive, target, strip_top_dir, progress)
-    raise ValueError(f"{archive} is neither a zip nor a tar archive")
+    raise DataError(f"{archive} is neither a zip nor a tar archive")
 
 
 def _refuse(archive: Path, member: str, reason: str) -> UnsafeArchiveError:
@@ -128,7 +128,7 @@ def _extract_zip(
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
-        raise ValueError(f"{archive} is not a readable zip archive: {exc}") from None
+        raise DataError(f"{archive} is not a readable zip archive: {exc}") from None
     with zf:
         infos = zf.infolist()
         all_parts = []
@@ -167,7 +167,7 @@ def _extract_zip(
                     with zf.open(info) as src, open(dest, "wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
                 except zipfile.BadZipFile as exc:
-                    raise ValueError(
+                    raise DataError(
                         f"{archive}: member {info.filename!r} is corrupt: {exc}"
                     ) from None
                 written.append("/".join(rel))
@@ -181,12 +181,12 @@ def _extract_tar(
     try:
         tf = tarfile.open(archive, "r:*")
     except tarfile.TarError as exc:
-        raise ValueError(f"{archive} is not a readable tar archive: {exc}") from None
+        raise DataError(f"{archive} is not a readable tar archive: {exc}") from None
     with tf:
         try:
             members = tf.getmembers()
         except (tarfile.TarError, EOFError, OSError) as exc:
-            raise ValueError(f"{archive} is not a readable tar archive: {exc}") from None
+            raise DataError(f"{archive} is not a readable tar archive: {exc}") from None
         all_parts = [_split(archive, m.name) for m in members]
         top = _common_top(all_parts) if strip_top_dir else None
         renamed = []
@@ -234,7 +234,7 @@ def _extract_tar(
                         f"refusing to extract {archive.name}: member {original!r}: {exc}"
                     ) from None
                 except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                    raise ValueError(f"{archive}: member {original!r} is corrupt: {exc}") from None
+                    raise DataError(f"{archive}: member {original!r} is corrupt: {exc}") from None
                 if member.isreg():
                     bar.update(member.size)
     files = sorted(m.name for _, m in renamed if m.isreg() or m.islnk())

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ecgtriage.errors import DataError
 from ecgtriage.leads import CANONICAL_LEADS, normalise_lead_name
 
 _UNIT_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
@@ -15,7 +16,7 @@ def unit_scale(unit: str, where: str) -> float:
     """Factor that converts ``unit`` to millivolts; ``ValueError`` naming ``where`` otherwise."""
     key = (unit or "").strip().lower()
     if key not in _UNIT_TO_MV:
-        raise ValueError(f"{where}: unsupported signal unit {unit!r}; expected mV, uV or V")
+        raise DataError(f"{where}: unsupported signal unit {unit!r}; expected mV, uV or V")
     return _UNIT_TO_MV[key]
 
 
@@ -37,10 +38,10 @@ def canonical_order(names: Sequence[str], where: str) -> list[int]:
             duplicates.append(canonical)
         position[canonical] = i
     if duplicates:
-        raise ValueError(f"{where}: lead(s) {', '.join(duplicates)} appear more than once")
+        raise DataError(f"{where}: lead(s) {', '.join(duplicates)} appear more than once")
     missing = [lead for lead in CANONICAL_LEADS if lead not in position]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{where}: lead set is missing {', '.join(missing)}; expected the 12 standard leads "
             f"{', '.join(CANONICAL_LEADS)}, found {', '.join(map(str, names)) or 'none'}"
         )
@@ -62,7 +63,7 @@ def check_finite(signal: np.ndarray, where: str) -> None:
         per_lead = bad.sum(axis=-1)
         first = int(np.argmax(per_lead > 0))
         lead = CANONICAL_LEADS[first] if signal.shape[0] == len(CANONICAL_LEADS) else str(first)
-        raise ValueError(
+        raise DataError(
             f"{where}: signal contains {int(bad.sum())} NaN/inf sample(s) "
             f"(first in lead {lead})"
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from ecgtriage.errors import DataError
 from ecgtriage.io.base import Source, finish_metadata, make_record, optional_float, optional_str, problems_frame
 from ecgtriage.io.leads import to_canonical
 from ecgtriage.io.record import ECGRecord
@@ -46,7 +47,7 @@ class PtbxlSource(Source):
         try:
             table = pd.read_csv(path, index_col=0)
         except pd.errors.EmptyDataError:
-            raise ValueError(f"{path}: file is empty; expected one row per SCP statement") from None
+            raise DataError(f"{path}: file is empty; expected one row per SCP statement") from None
         table.index = table.index.astype(str).str.strip()
         return table
 
@@ -57,7 +58,7 @@ class PtbxlSource(Source):
         table = read_csv_checked(path, REQUIRED_COLUMNS, REQUIRED_COLUMNS + ("age", "sex", "strat_fold", "filename_lr", "filename_hr"))
         rate_columns = [c for c in FILENAME_RATES if c in table.columns]
         if not rate_columns:
-            raise ValueError(
+            raise DataError(
                 f"{path}: missing column(s) filename_lr, filename_hr; at least one is needed to "
                 f"find the signal files, found {', '.join(table.columns)}"
             )
@@ -74,7 +75,7 @@ class PtbxlSource(Source):
                 if known is not None:
                     unknown = [c for c in likelihoods if c not in known]
                     if unknown:
-                        raise ValueError(
+                        raise DataError(
                             f"{where} scp_codes: unknown statement(s) {', '.join(unknown)} "
                             f"(not in {STATEMENTS_FILE})"
                         )
@@ -124,7 +125,7 @@ class PtbxlSource(Source):
             if path.is_file():
                 return rate, path
         if not order:
-            raise ValueError(f"PTB-XL record {row['record_id']}: no file name in {DATABASE_FILE}")
+            raise DataError(f"PTB-XL record {row['record_id']}: no file name in {DATABASE_FILE}")
         names = " or ".join(str(p) for _, p in order)
         raise FileNotFoundError(f"PTB-XL record {row['record_id']}: header file {names} does not exist")
 
@@ -150,7 +151,7 @@ class PtbxlSource(Source):
         rate, hea = self._choose(row, fs)
         signal, names, header = read_signals(hea)
         if abs(header.fs - rate) > 1e-6:
-            raise ValueError(f"header file {hea}: sampling rate {header.fs:g} Hz; expected {rate:g} Hz for its folder")
+            raise DataError(f"header file {hea}: sampling rate {header.fs:g} Hz; expected {rate:g} Hz for its folder")
         signal = to_canonical(signal, names, str(hea))
         extra = {
             "strat_fold": None if pd.isna(row["fold"]) else int(row["fold"]),
@@ -189,7 +190,7 @@ def _parse_scp_codes(text: str, where: str) -> dict[str, float]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in value.items()
     ):
-        raise ValueError(
+        raise DataError(
             f"{where} scp_codes: expected a dict literal of statement -> likelihood such as "
             f"\"{{'NORM': 100.0, 'SR': 0.0}}\", found {text!r}"
         )

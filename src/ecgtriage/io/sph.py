@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgtriage.errors import DataError
 from ecgtriage.io.base import (
     Source,
     finish_metadata,
@@ -38,18 +39,18 @@ def read_csv_checked(path: Path, required: tuple[str, ...], expected: tuple[str,
     except FileNotFoundError:
         raise FileNotFoundError(f"metadata file {path} does not exist") from None
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: file is empty; expected a header row {','.join(expected)}") from None
+        raise DataError(f"{path}: file is empty; expected a header row {','.join(expected)}") from None
     except pd.errors.ParserError as exc:
-        raise ValueError(f"{path}: malformed CSV: {exc}") from None
+        raise DataError(f"{path}: malformed CSV: {exc}") from None
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in required if c not in table.columns]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(expected)}, "
             f"found {', '.join(table.columns)}"
         )
     if table.empty:
-        raise ValueError(f"{path}: no records (header only)")
+        raise DataError(f"{path}: no records (header only)")
     return table
 
 
@@ -73,7 +74,7 @@ class SphSource(Source):
         table = read_csv_checked(path, CODE_COLUMNS, CODE_COLUMNS)
         bad = table.loc[~table["Code"].str.strip().str.fullmatch(r"\d+"), "Code"]
         if len(bad):
-            raise ValueError(f"{path}: column Code must hold integers, found {bad.iloc[0]!r}")
+            raise DataError(f"{path}: column Code must hold integers, found {bad.iloc[0]!r}")
         return table
 
     def _load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -140,27 +141,27 @@ class SphSource(Source):
         try:
             with h5py.File(path, "r") as handle:
                 if DATASET not in handle:
-                    raise ValueError(
+                    raise DataError(
                         f"signal file {path}: no dataset {DATASET!r}; found {', '.join(handle.keys()) or 'none'}"
                     )
                 dataset = handle[DATASET]
                 shape = dataset.shape
                 if len(shape) != 2 or shape[0] != len(CANONICAL_LEADS):
-                    raise ValueError(
+                    raise DataError(
                         f"signal file {path}: dataset {DATASET!r} has shape {shape}; "
                         f"expected (12, n_samples) with leads {', '.join(CANONICAL_LEADS)}"
                     )
                 signal = dataset[()]
         except OSError as exc:
-            raise ValueError(f"signal file {path}: not a readable HDF5 file (corrupt or truncated: {exc})") from None
+            raise DataError(f"signal file {path}: not a readable HDF5 file (corrupt or truncated: {exc})") from None
         expected_n = row.get("n_samples")
         if not pd.isna(expected_n) and int(expected_n) != signal.shape[1]:
-            raise ValueError(
+            raise DataError(
                 f"signal file {path}: dataset {DATASET!r} has {signal.shape[1]} samples but "
                 f"{METADATA_FILE} gives N = {int(expected_n)}"
             )
         if not np.issubdtype(signal.dtype, np.floating):
-            raise ValueError(f"signal file {path}: dataset {DATASET!r} has dtype {signal.dtype}; expected float16 mV")
+            raise DataError(f"signal file {path}: dataset {DATASET!r} has dtype {signal.dtype}; expected float16 mV")
         return make_record(
             signal, SPH_FS, fs, str(path),
             record_id=rid,

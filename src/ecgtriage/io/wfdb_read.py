@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgtriage.errors import DataError
 from ecgtriage.io.leads import unit_scale
 
 #: Format-16 value WFDB reserves for "sample missing".
@@ -76,19 +77,19 @@ def read_header(path: str | os.PathLike) -> Header:
         else:
             lines.append(line.split("#", 1)[0].strip())
     if not lines:
-        raise ValueError(f"header file {p}: empty (no record line)")
+        raise DataError(f"header file {p}: empty (no record line)")
     fields = lines[0].split()
     try:
         name = fields[0]
         if "/" in name:
-            raise ValueError("multi-segment records are not supported")
+            raise DataError("multi-segment records are not supported")
         n_sig = int(fields[1])
         fs = float(fields[2].split("/")[0].split("(")[0]) if len(fields) > 2 else 250.0
         sig_len = int(fields[3]) if len(fields) > 3 else 0
     except (IndexError, ValueError) as exc:
-        raise ValueError(f"header file {p}: malformed record line {lines[0]!r}: {exc}") from None
+        raise DataError(f"header file {p}: malformed record line {lines[0]!r}: {exc}") from None
     if len(lines) - 1 != n_sig:
-        raise ValueError(
+        raise DataError(
             f"header file {p}: record line declares {n_sig} signals but {len(lines) - 1} signal "
             "line(s) follow"
         )
@@ -102,7 +103,7 @@ def _parse_signal_line(line: str, path: Path) -> SignalSpec:
         fmt_match = _FMT.match(fields[1])
         gain_match = _GAIN_UNITS.match(fields[2]) if len(fields) > 2 else None
         if fmt_match is None or (len(fields) > 2 and gain_match is None):
-            raise ValueError("unrecognised format or gain field")
+            raise DataError("unrecognised format or gain field")
         gain = float(gain_match.group("gain")) if gain_match and gain_match.group("gain") else 0.0
         adc_zero = int(fields[4]) if len(fields) > 4 else 0
         baseline = (
@@ -123,7 +124,7 @@ def _parse_signal_line(line: str, path: Path) -> SignalSpec:
             name=" ".join(fields[8:]) if len(fields) > 8 else f"sig{fields[0]}",
         )
     except (IndexError, ValueError) as exc:
-        raise ValueError(f"header file {path}: malformed signal line {line!r}: {exc}") from None
+        raise DataError(f"header file {path}: malformed signal line {line!r}: {exc}") from None
 
 
 def _fast_path_ok(header: Header) -> bool:
@@ -157,7 +158,7 @@ def _read_format16(header: Header) -> np.ndarray:
         raise FileNotFoundError(f"signal file {dat} does not exist (named in {header.path})") from None
     expected = header.sig_len * header.n_sig
     if raw.size != expected:
-        raise ValueError(
+        raise DataError(
             f"signal file {dat}: truncated or wrong size: expected {expected * 2} bytes "
             f"({header.n_sig} signals x {header.sig_len} samples, format 16), found {raw.size * 2}"
         )
@@ -166,7 +167,7 @@ def _read_format16(header: Header) -> np.ndarray:
     for spec, total in zip(header.signals, sums):
         # WFDB checksums are 16-bit sums; writers disagree on signed vs unsigned, so compare mod 2^16.
         if spec.checksum is not None and int(total) % 65536 != spec.checksum % 65536:
-            raise ValueError(
+            raise DataError(
                 f"signal file {dat}: checksum mismatch in lead {spec.name} (header "
                 f"{spec.checksum % 65536}, data {int(total) % 65536}); the file is corrupt"
             )
@@ -196,13 +197,13 @@ def _read_with_wfdb(header: Header) -> np.ndarray:
             record = wfdb.rdrecord(str(base))
     except (ValueError, OSError, IndexError, EOFError) as exc:
         files = ", ".join(sorted({s.file_name for s in header.signals}))
-        raise ValueError(
+        raise DataError(
             f"signal file {header.path.parent / files}: cannot be read as declared in "
             f"{header.path.name} ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
         ) from None
     signal = np.asarray(record.p_signal, dtype=np.float64).T
     if signal.shape != (header.n_sig, header.sig_len) and header.sig_len:
-        raise ValueError(
+        raise DataError(
             f"signal file {header.path.parent / header.signals[0].file_name}: expected "
             f"{header.n_sig} x {header.sig_len} samples, read {signal.shape[0]} x {signal.shape[1]}"
         )

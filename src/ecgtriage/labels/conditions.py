@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecgtriage.errors import ConfigError
+
 _CLAUSE = re.compile(r"^(\w+)\((.*)\)$")
 _SET_KINDS = {"codes_any", "codes_none", "modifiers_any", "modifiers_none"}
 _ATTR_KINDS = {"attr_in", "attr_gt", "attr_le", "attr_missing"}
@@ -102,7 +104,7 @@ class Condition:
             part = part.strip()
             match = _CLAUSE.match(part)
             if match is None:
-                raise ValueError(
+                raise ConfigError(
                     f"{where}: malformed condition {part!r}; expected e.g. 'codes_any(50|51)' "
                     "or 'attr_gt(ventricular_rate: 110)'"
                 )
@@ -110,33 +112,33 @@ class Condition:
             if kind in _SET_KINDS:
                 values = _split_values(arg)
                 if not values:
-                    raise ValueError(f"{where}: {kind}() needs at least one code in {part!r}")
+                    raise ConfigError(f"{where}: {kind}() needs at least one code in {part!r}")
                 clauses.append(Clause(kind, "", values))
             elif kind == "attr_missing":
                 if not re.fullmatch(r"\w+", arg):
-                    raise ValueError(f"{where}: attr_missing needs one attribute name, found {arg!r}")
+                    raise ConfigError(f"{where}: attr_missing needs one attribute name, found {arg!r}")
                 clauses.append(Clause(kind, arg, ()))
             elif kind in _ATTR_KINDS:
                 name, sep, rest = arg.partition(":")
                 name = name.strip()
                 values = _split_values(rest)
                 if not sep or not re.fullmatch(r"\w+", name) or not values:
-                    raise ValueError(
+                    raise ConfigError(
                         f"{where}: {kind} expects 'NAME: VALUE[|VALUE]', found {arg!r}"
                     )
                 if kind in ("attr_gt", "attr_le"):
                     try:
                         float(values[0])
                     except ValueError:
-                        raise ValueError(
+                        raise ConfigError(
                             f"{where}: {kind} threshold must be a number, found {values[0]!r}"
                         ) from None
                     if len(values) != 1:
-                        raise ValueError(f"{where}: {kind} takes one threshold, found {rest!r}")
+                        raise ConfigError(f"{where}: {kind} takes one threshold, found {rest!r}")
                 clauses.append(Clause(kind, name, values))
             else:
                 known = ", ".join(sorted(_SET_KINDS | _ATTR_KINDS))
-                raise ValueError(f"{where}: unknown condition {kind!r}; expected one of {known}")
+                raise ConfigError(f"{where}: unknown condition {kind!r}; expected one of {known}")
         return cls(text, tuple(clauses))
 
     def holds(self, ctx: RecordContext) -> bool:

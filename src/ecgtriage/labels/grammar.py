@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Collection
 
+from ecgtriage.errors import DataError
+
 _STATEMENT = re.compile(r"^(\d+)(?:\+(\d+))?$")
 
 
@@ -42,26 +44,26 @@ def parse_aha_code(
     Raises ``ValueError`` with ``where`` and the offending text for malformed input.
     """
     if text is None or not str(text).strip():
-        raise ValueError(f"{where}: empty label field; expected statements like '60+310;147'")
+        raise DataError(f"{where}: empty label field; expected statements like '60+310;147'")
     out: list[Statement] = []
     seen: set[Statement] = set()
     for raw in str(text).split(";"):
         # spaces around ';' and '+' are tolerated; inside a number they are an error ("2 2")
         part = re.sub(r"\s*\+\s*", "+", raw.strip())
         if not part:
-            raise ValueError(f"{where}: empty statement in {text!r}")
+            raise DataError(f"{where}: empty statement in {text!r}")
         match = _STATEMENT.match(part)
         if match is None:
-            raise ValueError(
+            raise DataError(
                 f"{where}: malformed statement {raw.strip()!r} in {text!r}; "
                 "expected CODE or CODE+MODIFIER (digits)"
             )
         code = int(match.group(1))
         modifier = int(match.group(2)) if match.group(2) else None
         if known_codes is not None and code not in known_codes:
-            raise ValueError(f"{where}: unknown statement code {code} in {text!r}")
+            raise DataError(f"{where}: unknown statement code {code} in {text!r}")
         if modifier is not None and known_modifiers is not None and modifier not in known_modifiers:
-            raise ValueError(f"{where}: unknown modifier code {modifier} in {text!r}")
+            raise DataError(f"{where}: unknown modifier code {modifier} in {text!r}")
         statement = Statement(code, modifier)
         if statement not in seen:
             seen.add(statement)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
+from ecgtriage.errors import ConfigError
 from ecgtriage.labels import tables
 from ecgtriage.labels.conditions import RecordContext
 from ecgtriage.labels.grammar import parse_aha_code
@@ -52,7 +53,7 @@ def record_statements(row: Mapping[str, Any], source_format: str, where: str = "
         return out
     if source_format == "challenge":
         return [TaggedStatement("snomed", code, None, code) for code in _split_codes(text.replace(",", ";"), ";")]
-    raise ValueError(f"{where}: unknown source format {source_format!r}; expected sph, ptbxl or challenge")
+    raise ConfigError(f"{where}: unknown source format {source_format!r}; expected sph, ptbxl or challenge")
 
 
 @lru_cache(maxsize=None)
@@ -87,6 +88,6 @@ def vocabularies(source_format: str) -> tuple[str, ...]:
     try:
         return tables.SOURCE_VOCABULARIES[source_format]
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown source format {source_format!r}; expected one of {sorted(tables.SOURCE_VOCABULARIES)}"
         ) from None

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+from ecgtriage.errors import ConfigError
 from ecgtriage.labels import tables
 from ecgtriage.labels.conditions import Condition, RecordContext
 
@@ -141,7 +142,7 @@ def load_scheme(name_or_path: "str | Path | Scheme") -> Scheme:
         return _load_file(path.resolve())
     if path.suffix.lower() == ".csv" or "/" in text:
         raise FileNotFoundError(f"scheme file not found: {text}")
-    raise ValueError(f"unknown scheme {text!r}; expected a scheme CSV or one of {', '.join(BUILTIN)}")
+    raise ConfigError(f"unknown scheme {text!r}; expected a scheme CSV or one of {', '.join(BUILTIN)}")
 
 
 @lru_cache(maxsize=None)
@@ -172,7 +173,7 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
         if not sep:
             continue  # a plain comment line
         if key not in _HEADER_KEYS:
-            raise ValueError(
+            raise ConfigError(
                 f"{where} line {i + 1}: unknown header key {key!r}; expected one of "
                 f"{', '.join(sorted(_HEADER_KEYS))}"
             )
@@ -188,20 +189,20 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
             return True
         if value.lower() in ("false", "no", "0"):
             return False
-        raise ValueError(f"{where}: header {key!r} must be true or false, found {value!r}")
+        raise ConfigError(f"{where}: header {key!r} must be true or false, found {value!r}")
 
     parent = None
     if meta.get("extends"):
         if meta["extends"] == meta.get("name"):
-            raise ValueError(f"{where}: a scheme cannot extend itself ({meta['extends']!r})")
+            raise ConfigError(f"{where}: a scheme cannot extend itself ({meta['extends']!r})")
         parent = load_scheme(meta["extends"])
     multilabel = bool_key("multilabel", parent.multilabel if parent else False)
     ordered = bool_key("ordered", parent.ordered if parent else (not multilabel))
     if multilabel and ordered:
-        raise ValueError(f"{where}: a multi-label scheme cannot be ordered")
+        raise ConfigError(f"{where}: a multi-label scheme cannot be ordered")
     tables_kind = meta.get("tables", "")
     if tables_kind not in ("", "tier4", "aha44"):
-        raise ValueError(f"{where}: header 'tables' must be tier4 or aha44, found {tables_kind!r}")
+        raise ConfigError(f"{where}: header 'tables' must be tier4 or aha44, found {tables_kind!r}")
 
     classes = _split(meta.get("classes", ""))
     if not classes:
@@ -214,11 +215,11 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
     coarsen_map = None
     if meta.get("coarsen"):
         if parent is None:
-            raise ValueError(f"{where}: header 'coarsen' needs 'extends' (the scheme being coarsened)")
+            raise ConfigError(f"{where}: header 'coarsen' needs 'extends' (the scheme being coarsened)")
         if parent.coarsen_map is not None:
-            raise ValueError(f"{where}: cannot coarsen {parent.name!r}, which is itself coarsened")
+            raise ConfigError(f"{where}: cannot coarsen {parent.name!r}, which is itself coarsened")
         if multilabel or parent.multilabel:
-            raise ValueError(f"{where}: 'coarsen' applies to single-label schemes only")
+            raise ConfigError(f"{where}: 'coarsen' applies to single-label schemes only")
         coarsen_map = _parse_coarsen(meta["coarsen"], parent, classes, ordered, where)
         row_classes = parent.classes
     else:
@@ -234,20 +235,20 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
         classes = tuple(seen)
         row_classes = classes
     if not classes:
-        raise ValueError(f"{where}: no classes (give a 'classes' header or rows with classes)")
+        raise ConfigError(f"{where}: no classes (give a 'classes' header or rows with classes)")
     if len(set(classes)) != len(classes):
-        raise ValueError(f"{where}: duplicate class names in {classes}")
+        raise ConfigError(f"{where}: duplicate class names in {classes}")
     for row in own_rows:
         for cls in row.classes:
             if cls not in row_classes and cls not in tables.NON_CLASS:
-                raise ValueError(
+                raise ConfigError(
                     f"{where} {row.where}: class {cls!r} is not one of {'|'.join(row_classes)} "
                     f"(or {IGNORE}/{UNKNOWN})"
                 )
     if parent is not None and coarsen_map is None:
         foreign = sorted({c for r in parent.rows for c in r.classes} - set(row_classes) - set(tables.NON_CLASS))
         if foreign:
-            raise ValueError(
+            raise ConfigError(
                 f"{where}: rows of {parent.name!r} use classes {foreign} missing from 'classes' "
                 f"{'|'.join(row_classes)} (use 'coarsen' to map them)"
             )
@@ -259,23 +260,23 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
     if parent is not None:
         rows += list(parent.rows)
     if not rows:
-        raise ValueError(f"{where}: the scheme has no rows (and no 'tables' or 'extends' header)")
+        raise ConfigError(f"{where}: the scheme has no rows (and no 'tables' or 'extends' header)")
 
     default_class = meta.get("default_class") or None
     if default_class is None and parent is not None and parent.default_class is not None:
         default_class = parent.default_class if coarsen_map is None else coarsen_map[parent.default_class]
     if default_class is not None:
         if multilabel:
-            raise ValueError(f"{where}: 'default_class' applies to single-label schemes only")
+            raise ConfigError(f"{where}: 'default_class' applies to single-label schemes only")
         if default_class not in classes:
-            raise ValueError(f"{where}: default_class {default_class!r} is not one of {classes}")
+            raise ConfigError(f"{where}: default_class {default_class!r} is not one of {classes}")
     empty = meta.get("empty", "negative")
     if empty not in ("negative", "unknown"):
-        raise ValueError(f"{where}: header 'empty' must be negative or unknown, found {empty!r}")
+        raise ConfigError(f"{where}: header 'empty' must be negative or unknown, found {empty!r}")
 
     version = meta.get("version", "")
     if not version:
-        raise ValueError(f"{where}: header 'version' is required (recorded with every run)")
+        raise ConfigError(f"{where}: header 'version' is required (recorded with every run)")
     if parent is not None and parent.version not in version:
         version = f"{version}+{parent.name}@{parent.version}"
     name = meta.get("name") or Path(where).stem
@@ -300,17 +301,17 @@ def _parse_coarsen(text: str, parent: Scheme, classes: tuple[str, ...], ordered:
         src, sep, dst = part.partition(">")
         src, dst = src.strip(), dst.strip()
         if not sep or src not in parent.classes:
-            raise ValueError(f"{where}: coarsen entry {part.strip()!r}: expected 'PARENT>CLASS' with PARENT in {parent.classes}")
+            raise ConfigError(f"{where}: coarsen entry {part.strip()!r}: expected 'PARENT>CLASS' with PARENT in {parent.classes}")
         if dst not in classes:
-            raise ValueError(f"{where}: coarsen entry {part.strip()!r}: {dst!r} is not one of {classes}")
+            raise ConfigError(f"{where}: coarsen entry {part.strip()!r}: {dst!r} is not one of {classes}")
         mapping[src] = dst
     missing = [c for c in parent.classes if c not in mapping]
     if missing:
-        raise ValueError(f"{where}: coarsen does not map parent classes {missing}")
+        raise ConfigError(f"{where}: coarsen does not map parent classes {missing}")
     if ordered and parent.ordered:
         idx = [classes.index(mapping[c]) for c in parent.classes]
         if idx != sorted(idx):
-            raise ValueError(f"{where}: coarsen must keep the class order (most severe wins); found {mapping}")
+            raise ConfigError(f"{where}: coarsen must keep the class order (most severe wins); found {mapping}")
     return mapping
 
 
@@ -322,17 +323,17 @@ def _parse_rows(lines: list[str], start: int, where: str, vocabulary: str, multi
     header = [h.strip() for h in next(reader)]
     unknown = [h for h in header if h not in _COLUMNS]
     if unknown:
-        raise ValueError(f"{where} line {start + 1}: unknown columns {unknown}; expected some of {_COLUMNS}")
+        raise ConfigError(f"{where} line {start + 1}: unknown columns {unknown}; expected some of {_COLUMNS}")
     for required in ("statement", "class"):
         if required not in header:
-            raise ValueError(f"{where} line {start + 1}: missing column {required!r}")
+            raise ConfigError(f"{where} line {start + 1}: missing column {required!r}")
     rows = []
     for offset, values in enumerate(reader, start=2):
         line_no = start + offset
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
-            raise ValueError(f"{where} line {line_no}: {len(values)} fields, expected {len(header)} ({','.join(header)})")
+            raise ConfigError(f"{where} line {line_no}: {len(values)} fields, expected {len(header)} ({','.join(header)})")
         cell = {h: v.strip() for h, v in zip(header, values)}
         rows.append(_make_row(cell, f"line {line_no}", where, vocabulary, multilabel))
     return rows
@@ -341,30 +342,30 @@ def _parse_rows(lines: list[str], start: int, where: str, vocabulary: str, multi
 def _make_row(cell: dict[str, str], line: str, where: str, default_vocab: str, multilabel: bool) -> SchemeRow:
     vocab = cell.get("vocabulary") or default_vocab
     if vocab not in tables.VOCABULARIES:
-        raise ValueError(f"{where} {line}: vocabulary {vocab!r} not in {tables.VOCABULARIES}")
+        raise ConfigError(f"{where} {line}: vocabulary {vocab!r} not in {tables.VOCABULARIES}")
     statements = _split(cell.get("statement", ""))
     if not statements:
-        raise ValueError(f"{where} {line}: empty 'statement'")
+        raise ConfigError(f"{where} {line}: empty 'statement'")
     known = tables.known_statements(vocab)
     for code in statements:
         if code not in known:
-            raise ValueError(f"{where} {line}: unknown {vocab} statement {code!r}")
+            raise ConfigError(f"{where} {line}: unknown {vocab} statement {code!r}")
     modifier_text = cell.get("modifier", "")
     modifiers = None
     if modifier_text:
         modifiers = frozenset(_split(modifier_text))
         if vocab != "aha":
-            raise ValueError(f"{where} {line}: modifiers exist only in the aha vocabulary, found {modifier_text!r}")
+            raise ConfigError(f"{where} {line}: modifiers exist only in the aha vocabulary, found {modifier_text!r}")
         allowed = set(tables.aha_modifier_codes()) | {"-"}
         bad = sorted(m for m in modifiers if m not in allowed)
         if bad:
-            raise ValueError(f"{where} {line}: unknown modifier {bad[0]!r} (use '-' for 'no modifier')")
+            raise ConfigError(f"{where} {line}: unknown modifier {bad[0]!r} (use '-' for 'no modifier')")
     when = Condition.parse(cell.get("when", ""), where=f"{where} {line}: when")
     classes = _split(cell.get("class", ""))
     if not classes:
-        raise ValueError(f"{where} {line}: empty 'class'")
+        raise ConfigError(f"{where} {line}: empty 'class'")
     if len(classes) > 1 and (not multilabel or any(c in tables.NON_CLASS for c in classes)):
-        raise ValueError(f"{where} {line}: several classes {cell['class']!r} need a multi-label scheme")
+        raise ConfigError(f"{where} {line}: several classes {cell['class']!r} need a multi-label scheme")
     return SchemeRow(vocab, frozenset(statements), modifiers, when, classes,
                      cell.get("rule_id", ""), cell.get("rationale", ""), cell.get("source", ""),
                      where=line)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ecgtriage.data.ids import patient_ids
+from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.labels.record_statements import record_statements
 from ecgtriage.labels.targets import encode_targets
 
@@ -61,16 +62,16 @@ def make_splits(
         ``strat_fold`` values), and ``.attrs["roles"]`` holds the same.
     """
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise ValueError(
-            f"make_splits: val_fraction {val_fraction} and test_fraction {test_fraction} must be "
+        raise ConfigError(
+            f"patient split: val_fraction {val_fraction} and test_fraction {test_fraction} must be "
             "in [0, 1) with a sum below 1"
         )
     if "record_id" not in index_df.columns:
-        raise ValueError(f"make_splits: index table lacks 'record_id'; found {list(index_df.columns)}")
+        raise DataError(f"patient split: the index table lacks 'record_id'; found {list(index_df.columns)}")
     records = index_df.reset_index(drop=True)
     record_ids = records["record_id"].astype(str)
     if record_ids.duplicated().any():
-        raise ValueError(f"make_splits: duplicate record_id {record_ids[record_ids.duplicated()].iloc[0]!r}")
+        raise DataError(f"patient split: duplicate record_id {record_ids[record_ids.duplicated()].iloc[0]!r}")
     patients = _patient_ids(records)
     rng = np.random.default_rng(seed)
 
@@ -104,8 +105,8 @@ def _folds(records: pd.DataFrame) -> pd.Series | None:
                 return values.astype(int)
             if values.notna().any():
                 bad = records.loc[values.isna(), "record_id"].iloc[0]
-                raise ValueError(f"make_splits: record {bad}: column {column!r} is not a fold number")
-    raise ValueError("make_splits: PTB-XL index needs a 'fold' (strat_fold) column")
+                raise DataError(f"patient split: record {bad}: column {column!r} is not a fold number")
+    raise DataError("patient split: a PTB-XL index needs a 'fold' (strat_fold) column")
 
 
 def _ptbxl_split(records, patients, fold, source_format, rng, val_fraction):
@@ -113,7 +114,7 @@ def _ptbxl_split(records, patients, fold, source_format, rng, val_fraction):
     present = sorted(fold.unique())
     bad = [f for f in present if f not in range(1, 11)]
     if bad:
-        raise ValueError(f"make_splits: strat_fold values must be 1-10, found {bad}")
+        raise DataError(f"patient split: strat_fold values must be 1-10, found {bad}")
     if 10 in present:
         split[(fold == 9).to_numpy()] = "val"
         split[(fold == 10).to_numpy()] = "test"
@@ -124,7 +125,7 @@ def _ptbxl_split(records, patients, fold, source_format, rng, val_fraction):
         split[test_mask] = "test"
         shared = set(patients[test_mask]) & set(patients[~test_mask])
         if shared:
-            raise ValueError(f"make_splits: patient {sorted(shared)[0]} is in strat_fold 9 and in folds 1-8")
+            raise DataError(f"patient split: patient {sorted(shared)[0]} is in strat_fold 9 and in folds 1-8")
         rest = ~test_mask
         sub = _stratified_patient_split(
             records[rest].reset_index(drop=True), patients[rest].reset_index(drop=True),

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.labels import tables
 from ecgtriage.labels.conditions import RecordContext
 from ecgtriage.labels.record_statements import (
@@ -105,7 +106,7 @@ def check_scheme_source(scheme: Scheme, source_format: str) -> tuple[str, ...]:
     """Raise ``ValueError`` unless ``scheme`` has rows for the statements of ``source_format``."""
     vocabs = vocabularies(source_format)
     if not scheme.vocabularies.intersection(vocabs):
-        raise ValueError(
+        raise ConfigError(
             f"scheme {scheme.name!r} has no rows for {source_format} statements (vocabulary "
             f"{'/'.join(vocabs)}); its rows use {sorted(scheme.vocabularies)}"
         )
@@ -154,7 +155,7 @@ def _signal_rows(index_df: pd.DataFrame, signals: np.ndarray | None) -> np.ndarr
         return np.arange(len(index_df))
     rows = index_df["row"].to_numpy(dtype=np.int64) if "row" in index_df.columns else np.arange(len(index_df))
     if len(rows) and (rows.min() < 0 or rows.max() >= len(signals)):
-        raise ValueError(
+        raise DataError(
             f"index column 'row': values {rows.min()}..{rows.max()} outside the signals array "
             f"of {len(signals)} rows"
         )
@@ -193,7 +194,7 @@ def encode_targets(
     if signals is not None and not fs:
         raise ValueError("encode_targets: fs is required when signals are given")
     if "statements" not in index_df.columns or "record_id" not in index_df.columns:
-        raise ValueError(f"index table: expected columns record_id and statements, found {list(index_df.columns)}")
+        raise DataError(f"index table: expected columns record_id and statements, found {list(index_df.columns)}")
     signal_rows = _signal_rows(index_df, signals)
     provider = _RateProvider(signals, fs)
     n, n_classes = len(index_df), len(scheme.classes)

@@ -6,6 +6,7 @@ from typing import Literal
 
 import numpy as np
 
+from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.leads import CANONICAL_LEADS
 
 AmplitudePolicy = Literal["clip", "exclude"]
@@ -32,10 +33,10 @@ def limit_amplitude(
     if policy == "exclude":
         worst = int(np.argmax(peak))
         name = leads[worst] if worst < len(leads) else str(worst)
-        raise ValueError(
+        raise DataError(
             f"amplitude beyond ±{limit_mv:g} mV in lead {name} (peak {peak[worst]:.2f} mV)"
         )
     if policy != "clip":
-        raise ValueError(f"amplitude policy must be 'clip' or 'exclude', got {policy!r}")
+        raise ConfigError(f"amplitude policy must be 'clip' or 'exclude', got {policy!r}")
     n_clipped = int(np.count_nonzero(np.abs(x) > limit_mv))
     return np.clip(x, -limit_mv, limit_mv), n_clipped

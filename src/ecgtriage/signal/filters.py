@@ -7,6 +7,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
+from ecgtriage.errors import ConfigError
+
 #: The high cut-off is clamped to this fraction of the Nyquist rate so that a default such as
 #: 40 Hz still gives a valid (and not edge-of-band) design at low sampling rates.
 MAX_NYQUIST_FRACTION = 0.9
@@ -19,13 +21,13 @@ def effective_band(fs: float, low_hz: float | None, high_hz: float | None) -> tu
     """
     nyquist = fs / 2.0
     if low_hz is not None and low_hz <= 0:
-        raise ValueError(f"band-pass low cut-off must be positive, got {low_hz} Hz")
+        raise ConfigError(f"band-pass low cut-off must be positive, got {low_hz} Hz")
     if high_hz is not None:
         if high_hz <= 0:
-            raise ValueError(f"band-pass high cut-off must be positive, got {high_hz} Hz")
+            raise ConfigError(f"band-pass high cut-off must be positive, got {high_hz} Hz")
         high_hz = min(float(high_hz), MAX_NYQUIST_FRACTION * nyquist)
     if low_hz is not None and high_hz is not None and low_hz >= high_hz:
-        raise ValueError(
+        raise ConfigError(
             f"band-pass low cut-off {low_hz} Hz must be below the high cut-off {high_hz} Hz "
             f"(after clamping to {MAX_NYQUIST_FRACTION} x Nyquist at fs = {fs} Hz)"
         )

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.signal.amplitude import AmplitudePolicy, limit_amplitude
 from ecgtriage.signal.filters import bandpass, effective_band
 from ecgtriage.signal.resample import resample
@@ -41,16 +42,16 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         if self.fs <= 0 or self.seconds <= 0:
-            raise ValueError(f"fs and seconds must be positive, got fs={self.fs}, seconds={self.seconds}")
+            raise ConfigError(f"fs and seconds must be positive, got fs={self.fs}, seconds={self.seconds}")
         if self.min_seconds > self.seconds:
-            raise ValueError(
+            raise ConfigError(
                 f"min_seconds ({self.min_seconds}) must not exceed the window length seconds ({self.seconds})"
             )
         if self.amplitude_limit_mv <= 0:
-            raise ValueError(f"amplitude_limit_mv must be positive, got {self.amplitude_limit_mv}")
+            raise ConfigError(f"amplitude_limit_mv must be positive, got {self.amplitude_limit_mv}")
         n = self.fs * self.seconds
         if abs(n - round(n)) > 1e-6:
-            raise ValueError(
+            raise ConfigError(
                 f"fs × seconds must be a whole number of samples, got {self.fs} × {self.seconds} = {n}"
             )
         effective_band(self.fs, self.band_low_hz, self.band_high_hz)
@@ -126,13 +127,13 @@ def preprocess_many(
 def _resampled(signal: np.ndarray, fs: float, config: PreprocessConfig) -> np.ndarray:
     x = np.asarray(signal, dtype=np.float32)
     if x.ndim != 2 or x.shape[0] != 12:
-        raise ValueError(f"signal must have shape (12, n_samples), got {x.shape}")
+        raise DataError(f"signal must have shape (12, n_samples), got {x.shape}")
     bad = ~np.isfinite(x)
     if bad.any():
-        raise ValueError(f"signal contains {int(bad.sum())} NaN/inf samples")
+        raise DataError(f"signal contains {int(bad.sum())} NaN/inf samples")
     duration = x.shape[-1] / float(fs)
     if duration < config.min_seconds:
-        raise ValueError(
-            f"record is {duration:.2f} s long, shorter than min_seconds = {config.min_seconds:g} s"
+        raise DataError(
+            f"record is {duration:.2f} s long; records shorter than {config.min_seconds:g} s are excluded"
         )
     return resample(x, fs, config.fs)

@@ -7,6 +7,8 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import resample_poly
 
+from ecgtriage.errors import ConfigError, DataError
+
 #: Largest denominator accepted when turning ``fs_out / fs_in`` into a ratio ``up / down``.
 MAX_DENOMINATOR = 1000
 
@@ -18,10 +20,10 @@ def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
     enough (relative error above 1e-6).
     """
     if not fs_in or fs_in <= 0 or not fs_out or fs_out <= 0:
-        raise ValueError(f"sampling rates must be positive, got fs_in={fs_in}, fs_out={fs_out}")
+        raise DataError(f"sampling rates must be positive, got fs_in={fs_in}, fs_out={fs_out}")
     ratio = Fraction(float(fs_out) / float(fs_in)).limit_denominator(MAX_DENOMINATOR)
     if abs(float(ratio) * fs_in - fs_out) > 1e-6 * fs_out:
-        raise ValueError(
+        raise ConfigError(
             f"cannot resample {fs_in} Hz to {fs_out} Hz with a rational ratio of denominator "
             f"<= {MAX_DENOMINATOR}"
         )

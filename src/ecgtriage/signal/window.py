@@ -6,6 +6,8 @@ from typing import Literal
 
 import numpy as np
 
+from ecgtriage.errors import ConfigError, DataError
+
 CropPolicy = Literal["centre", "start"]
 PadPolicy = Literal["zeros", "edge"]
 PadSide = Literal["end", "both"]
@@ -25,7 +27,7 @@ def fix_length(
     baseline), ``"edge"`` repeats the first/last sample; ``pad_side`` says where the padding goes.
     """
     if n_samples <= 0:
-        raise ValueError(f"window length must be positive, got {n_samples} samples")
+        raise ConfigError(f"window length must be positive, got {n_samples} samples")
     x = np.asarray(signal)
     n = x.shape[-1]
     if n == n_samples:
@@ -36,20 +38,20 @@ def fix_length(
         elif crop == "start":
             start = 0
         else:
-            raise ValueError(f"crop policy must be 'centre' or 'start', got {crop!r}")
+            raise ConfigError(f"crop policy must be 'centre' or 'start', got {crop!r}")
         return x[..., start : start + n_samples]
     if n == 0:
-        raise ValueError("cannot pad an empty signal (0 samples)")
+        raise DataError("cannot pad an empty signal (0 samples)")
     missing = n_samples - n
     if pad_side == "end":
         before, after = 0, missing
     elif pad_side == "both":
         before, after = missing // 2, missing - missing // 2
     else:
-        raise ValueError(f"pad side must be 'end' or 'both', got {pad_side!r}")
+        raise ConfigError(f"pad side must be 'end' or 'both', got {pad_side!r}")
     widths = [(0, 0)] * (x.ndim - 1) + [(before, after)]
     if pad == "zeros":
         return np.pad(x, widths, mode="constant")
     if pad == "edge":
         return np.pad(x, widths, mode="edge")
-    raise ValueError(f"pad policy must be 'zeros' or 'edge', got {pad!r}")
+    raise ConfigError(f"pad policy must be 'zeros' or 'edge', got {pad!r}")

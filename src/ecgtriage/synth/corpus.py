@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ecgtriage.atomic import atomic_path
+from ecgtriage.errors import ConfigError
 from ecgtriage.synth import labelsets
 from ecgtriage.synth.device import PTBXL_LEADS, QUALITY_COLUMNS, downsample, ptbxl_device, sph_device
 
@@ -65,7 +66,7 @@ def _supported_extras() -> frozenset[str]:
 def _prepare_out(out: str | os.PathLike, overwrite: bool) -> Path:
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
-        raise ValueError(f"output folder {path} exists and is not empty; choose another or overwrite it")
+        raise ConfigError(f"output folder {path} exists and is not empty; choose another or overwrite it")
     return path
 
 

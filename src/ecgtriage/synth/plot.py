@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ecgtriage.errors import ConfigError
 from ecgtriage.leads import CANONICAL_LEADS
 
 MM_PER_S = 25.0
@@ -140,7 +141,7 @@ def synth_figure(
     from ecgtriage.synth.device import sph_device
 
     if not examples:
-        raise ValueError("synth_figure: no examples given; expected AHA codes such as '50+346'")
+        raise ConfigError("no examples to draw; expected AHA codes such as '50+346'")
     width_in = (CAL_MM + 10 * MM_PER_S) / 25.4 + 0.4
     panel_in = (ROW_MM * 4 + 8.0) / 25.4 + 0.7
     fig, axes = plt.subplots(len(examples), 1, figsize=(width_in, panel_in * len(examples)),

@@ -13,6 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ecgtriage.errors import ConfigError
 from ecgtriage.labels.grammar import Statement
 
 #: The 44 primary SPH statements (AHA/ACC/HRS 2007 codes) and their names.
@@ -178,7 +179,7 @@ def _split(statements: str | Iterable[str]) -> list[str]:
         if isinstance(item, Statement):
             item = str(item)
         if not isinstance(item, str):
-            raise ValueError(f"statements: expected strings like '50+346', found {item!r}")
+            raise ConfigError(f"statements: expected strings like '50+346', found {item!r}")
         out.extend(p.strip() for p in item.split(";") if p.strip())
     return out
 
@@ -213,9 +214,9 @@ def parse_statements(statements: str | Iterable[str]) -> Findings:
             continue
         findings.codes.setdefault(code, set()).add(modifier)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"statements: unknown statement(s) {', '.join(repr(u) for u in unknown)}; expected "
-            "one of the 44 SPH codes (optionally CODE+MODIFIER with a known modifier) or a key "
-            "of EXTRA_PATHOLOGIES"
+            "one of the 44 SPH codes (optionally CODE+MODIFIER with a known modifier) or a "
+            f"PTB-XL-only finding ({', '.join(sorted(EXTRA_PATHOLOGIES))})"
         )
     return findings

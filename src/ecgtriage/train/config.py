@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ecgtriage.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -91,4 +93,4 @@ class TrainConfig:
         )
         for name, ok, expected in checks:
             if not ok:
-                raise ValueError(f"TrainConfig.{name}: expected {expected}, found {getattr(self, name)!r}")
+                raise ConfigError(f"train setting {name}: expected {expected}, found {getattr(self, name)!r}")

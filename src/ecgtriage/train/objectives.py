@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ecgtriage.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -82,11 +84,11 @@ def build_objective(
     if loss == "auto":
         loss = "bce" if multilabel else "ce"
     if multilabel and loss not in ("bce", "focal"):
-        raise ValueError(f"loss: a multi-label scheme needs 'bce' or 'focal', found {loss!r}")
+        raise ConfigError(f"loss: a multi-label scheme needs 'bce' or 'focal', found {loss!r}")
     if not multilabel and loss not in ("ce", "corn"):
-        raise ValueError(f"loss: a single-label scheme needs 'ce' or 'corn', found {loss!r}")
+        raise ConfigError(f"loss: a single-label scheme needs 'ce' or 'corn', found {loss!r}")
     if loss == "corn" and not ordered:
-        raise ValueError("loss: 'corn' needs an ordered scheme (Scheme.ordered is False)")
+        raise ConfigError("loss: 'corn' needs an ordered scheme (one whose classes are ranked, such as tier4 or tier3)")
     if multilabel:
         y = np.asarray(y_train, dtype=np.float64).reshape(-1, n_classes)
         pos = y.sum(axis=0)

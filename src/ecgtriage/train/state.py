@@ -16,6 +16,7 @@ import torch
 
 from ecgtriage import atomic
 from ecgtriage.config import config_hash
+from ecgtriage.errors import ConfigError, DataError
 
 STATE_VERSION = 1
 
@@ -70,9 +71,9 @@ def load_state(path: Path, config, model, optimizer, scheduler, scaler) -> FitSt
     """Restore model/optimizer/scheduler in place and return the loop state from ``path``."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("version") != STATE_VERSION:
-        raise ValueError(f"{path}: version: expected {STATE_VERSION}, found {payload.get('version')!r}")
+        raise DataError(f"{path}: resume-state version: expected {STATE_VERSION}, found {payload.get('version')!r}")
     if payload["config_key"] != _resume_key(config):
-        raise ValueError(
+        raise ConfigError(
             f"{path}: config_key: the run was started with a different configuration "
             f"(expected {_resume_key(config)}, found {payload['config_key']}); use a new --out "
             f"directory or delete {path.name} to start over"
