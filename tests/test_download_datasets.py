@@ -248,17 +248,36 @@ def test_sph_missing_required_file(server, fake_sph, tmp_path):
 
 def test_cli_download_and_http_error(server, fake_ptbxl, tmp_path, capsys):
     _serve_ptbxl(server, fake_ptbxl)
-    assert main(["download", "ptbxl", "--out", str(tmp_path), "--base-url", server.url]) == 0
-    assert f"in {tmp_path / 'ptbxl'}" in capsys.readouterr().out
-    assert main(["download", "ptbxl", "--out", str(tmp_path), "--base-url", server.url]) == 0
+    # --out is the dataset folder itself; partial downloads live beside it in .downloads.
+    target = tmp_path / "data" / "my-ptbxl"
+    assert main(["download", "ptbxl", "--out", str(target), "--base-url", server.url]) == 0
+    assert f"in {target}" in capsys.readouterr().out
+    assert (target / "ptbxl_database.csv").is_file()
+    assert (tmp_path / "data" / ".downloads" / "my-ptbxl" / "complete.json").is_file()
+    assert main(["download", "ptbxl", "--out", str(target), "--base-url", server.url]) == 0
     assert "already complete" in capsys.readouterr().out
 
     api = f"{server.url}/nowhere"
-    assert main(["download", "sph", "--out", str(tmp_path), "--base-url", api]) == 1
+    assert main(["download", "sph", "--out", str(tmp_path / "sph"), "--base-url", api]) == 1
     assert capsys.readouterr().err == (
         f"ecgtriage download: error: HTTP 404 (Not Found) for "
         f"{api}/collections/{SPH_COLLECTION_ID}/articles?page_size=1000\n"
     )
+
+
+def test_failed_download_leaves_no_empty_folder(server, tmp_path, capsys):
+    # PTB-XL's checksum list is missing on this server: the run fails before any byte arrives.
+    target = tmp_path / "new" / "deeper" / "ptbxl"
+    assert main(["download", "ptbxl", "--out", str(target), "--base-url", server.url]) == 1
+    assert "HTTP 404" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_timeout_default_matches_the_library():
+    from ecgtriage.cli import download as cli_download
+    from ecgtriage.io.download import DEFAULT_TIMEOUT
+
+    assert cli_download.DEFAULT_TIMEOUT == DEFAULT_TIMEOUT
 
 
 def test_sph_download_opens_with_project_reader(server, fake_sph, tmp_path):

@@ -1,39 +1,46 @@
-"""``ecgtriage labels SOURCE_OR_CACHE``: class counts, AHA coverage and unmapped statements."""
+"""``ecgtriage labels PATH``: class counts, AHA coverage and unmapped statements."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ecgtriage.cli.options import add_data_path, add_parser
+
 DEFAULT_SCHEMES = ("aha44", "tier4", "tier3")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "labels",
+    """Add ``labels`` to the CLI's subparsers."""
+    parser = add_parser(
+        subparsers, "labels",
         help="label schemes of a source or cache: class counts per split, coverage, unmapped",
         description=(
             "Encode the statements of a source folder (SPH, PTB-XL, Challenge) or a prepared "
             "cache under one or more label schemes and report, per split, class counts and "
             "prevalence, the coverage of the 44 AHA codes and the statements no class covers. "
-            "Tables are printed and written as CSV, with the patient-level split table."
+            "Tables are printed; with --out they are also written there as CSV, with the "
+            "patient-level split table."
         ),
     )
-    parser.add_argument("source", help="source folder or cache folder (from `ecgtriage prepare`)")
+    add_data_path(parser, "source folder or cache folder (from `ecgtriage prepare`)", dest="source")
     parser.add_argument(
         "--scheme", action="append", metavar="NAME_OR_CSV",
         help=f"scheme name or scheme CSV (repeatable; default: {' '.join(DEFAULT_SCHEMES)}). "
         "Built-in: aha44 tier4 tier3 tier3b all diagnostic subdiagnostic superdiagnostic form rhythm",
     )
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: ./labels-<input name>)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the patient-level split (default 0)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="folder to write the tables to as CSV (default: print only, write nothing)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the patient-level split")
     parser.set_defaults(func=run)
 
 
 def _open(path: str):
     """(index table, format, cache or None) for a cache folder or a source folder."""
+    from ecgtriage.data.cache import is_cache
+
     root = Path(path)
-    if (root / "manifest.json").is_file() and (root / "index.csv").is_file():
+    if is_cache(root):
         from ecgtriage.data.cache import open_cache
 
         cache = open_cache(root)
@@ -45,6 +52,7 @@ def _open(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the label tables of ``args.source``; write them as CSV under ``--out`` if given."""
     import pandas as pd
 
     from ecgtriage.atomic import write_csv, write_json
@@ -57,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     schemes = [load_scheme(s) for s in (args.scheme or DEFAULT_SCHEMES)]
     for scheme in schemes:
         check_scheme_source(scheme, fmt)
-    out = args.out or Path.cwd() / f"labels-{Path(args.source).resolve().name}"
+    out = args.out
     signals = cache.signals if cache is not None else None
     fs = cache.fs if cache is not None else None
 
@@ -77,17 +85,18 @@ def run(args: argparse.Namespace) -> int:
     unmapped_df = pd.concat(unmapped, ignore_index=True)
     coverage = summary.aha_coverage(statements, split_of)
 
-    write_csv(out / "class_counts.csv", counts_df)
-    write_csv(out / "aha_coverage.csv", coverage)
-    write_csv(out / "unmapped_statements.csv", unmapped_df)
-    write_csv(out / "splits.csv", split[["record_id", "split"]])
-    write_csv(out / "statements.csv", statements)
-    write_json(out / "labels.json", {
-        "input": str(Path(args.source).resolve()), "format": fmt, "n_records": len(index),
-        "cache": cache is not None, "seed": args.seed,
-        "schemes": [s.to_dict() for s in schemes], "split_roles": split.roles,
-        "ventricular_rate": rate_notes,
-    })
+    if out is not None:
+        write_csv(out / "class_counts.csv", counts_df)
+        write_csv(out / "aha_coverage.csv", coverage)
+        write_csv(out / "unmapped_statements.csv", unmapped_df)
+        write_csv(out / "splits.csv", split[["record_id", "split"]])
+        write_csv(out / "statements.csv", statements)
+        write_json(out / "labels.json", {
+            "input": str(Path(args.source).resolve()), "format": fmt, "n_records": len(index),
+            "cache": cache is not None, "seed": args.seed,
+            "schemes": [s.to_dict() for s in schemes], "split_roles": split.roles,
+            "ventricular_rate": rate_notes,
+        })
 
     with pd.option_context("display.width", 160, "display.max_rows", 500):
         print(f"{args.source}: {fmt}, {len(index)} records; split (seed {args.seed}): "
@@ -123,5 +132,7 @@ def run(args: argparse.Namespace) -> int:
                   "Run on a cache from `ecgtriage prepare` to measure it.")
         for name, status in rate_notes.items():
             print(f"ventricular rate ({name}): " + ", ".join(f"{k} {v}" for k, v in status.items()))
-    print(f"\nwrote {out}/class_counts.csv, aha_coverage.csv, unmapped_statements.csv, splits.csv, statements.csv, labels.json")
+    if out is not None:
+        print(f"\nwrote {out}/class_counts.csv, aha_coverage.csv, unmapped_statements.csv, "
+              "splits.csv, statements.csv, labels.json")
     return 0

@@ -1,16 +1,18 @@
-"""CLI: ``ecgtriage study`` (the whole experiment grid) and ``ecgtriage evaluate`` (a new test set).
-
-Heavy imports happen inside the command functions so ``ecgtriage --help`` stays fast.
-"""
+"""``ecgtriage study`` (the whole experiment grid) and ``ecgtriage evaluate`` (a new test set)."""
 
 from __future__ import annotations
 
 import argparse
 
+from ecgtriage.cli.options import add_data_path, add_device, add_hidden_alias, add_parser, data_path
+
+_FROM_CONFIG = "from --config, else the study default"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "study",
+    """Add ``study`` and ``evaluate`` to the CLI's subparsers."""
+    p = add_parser(
+        subparsers, "study",
         help="run the label-granularity study (synthetic data by default) and write report.html",
         description=(
             "Train one model per label scheme and seed, test each on the internal test split, "
@@ -21,43 +23,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "configuration), so an interrupted study resumes where it stopped."
         ),
     )
-    p.add_argument("--config", metavar="FILE", help="TOML or JSON file with study settings")
-    p.add_argument("--out", metavar="DIR", help="study directory (default: ./study)")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML or JSON file with study settings (default: none, built-in settings)")
+    p.add_argument("--out", metavar="DIR", help="study directory (default: from --config, else ./study)")
     p.add_argument("--train", metavar="PATH",
-                   help="training source folder (SPH, PTB-XL or Challenge layout) or cache")
+                   help="training source folder (SPH, PTB-XL or Challenge layout) or cache "
+                        "(default: a generated synthetic corpus)")
     p.add_argument("--external", metavar="PATH", action="append",
-                   help="external test source folder or cache (repeatable)")
-    p.add_argument("--schemes", nargs="+", metavar="NAME",
-                   help="label schemes (default: aha44 tier4 tier3)")
-    p.add_argument("--seeds", nargs="+", type=int, metavar="N", help="model seeds (default: 0)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="training/inference device")
-    p.add_argument("--epochs", type=int, metavar="N", help="training epochs per model")
-    p.add_argument("--model", metavar="NAME", help="registered model name")
+                   help="external test source folder or cache; repeat for several "
+                        "(default: a generated synthetic corpus)")
+    p.add_argument("--scheme", dest="schemes", action="append", metavar="NAME",
+                   help="label scheme; repeat for several (default: from --config, else aha44 tier4 tier3)")
+    add_hidden_alias(p, "--schemes", "schemes", "--scheme A --scheme B", nargs="+", append=True)
+    p.add_argument("--seed", dest="seeds", action="append", type=int, metavar="N",
+                   help="model seed; repeat for several (default: from --config, else 0)")
+    add_hidden_alias(p, "--seeds", "seeds", "--seed 0 --seed 1", nargs="+", type=int, append=True)
+    add_device(p, default=None, help_default="from --config, else auto")
+    p.add_argument("--epochs", type=int, metavar="N",
+                   help=f"training epochs per model (default: {_FROM_CONFIG})")
+    p.add_argument("--model", metavar="NAME", help=f"registered model name (default: {_FROM_CONFIG})")
     p.add_argument("--bootstrap", type=int, metavar="N",
-                   help="patient-bootstrap resamples for confidence intervals")
-    p.add_argument("--workers", type=int, metavar="N", help="processes for cache preparation")
+                   help=f"patient-bootstrap resamples for confidence intervals (default: {_FROM_CONFIG})")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help=f"processes for cache preparation (default: {_FROM_CONFIG})")
     p.set_defaults(func=run_study_command)
 
-    e = subparsers.add_parser(
-        "evaluate",
+    e = add_parser(
+        subparsers, "evaluate",
         help="score a new test set with a finished study's models (no retraining)",
         description=(
-            "Prepare the data folder, predict it with every trained model of the study, add it "
-            "to results.json and the tables, and rebuild report.html."
+            "Prepare PATH (a source folder or a cache), predict it with every trained model of "
+            "the study, add it to results.json and the tables, and rebuild report.html."
         ),
     )
-    e.add_argument("--run", required=True, metavar="STUDY_DIR", help="a finished study directory")
-    e.add_argument("--data", required=True, metavar="PATH", help="source folder or cache to test")
-    e.add_argument("--name", metavar="NAME", help="name of the test set (default: folder name)")
+    add_data_path(e, "source folder or cache to test", old_flag="--data")
+    e.add_argument("--study", metavar="STUDY_DIR", help="a finished study directory (required)")
+    add_hidden_alias(e, "--run", "study", "--study STUDY_DIR")
+    e.add_argument("--name", metavar="NAME", help="name of the test set (default: the folder name)")
     e.set_defaults(func=evaluate_command)
 
 
 def run_study_command(args: argparse.Namespace) -> int:
+    """Run (or resume) the study and print where the report is."""
     import sys
     import time
 
-    from ecgtriage.study import run_study
-    from ecgtriage.study.config import load_study_config
+    from ecgtriage.report import build_report
+    from ecgtriage.study import load_study_config, run_study
 
     overrides = {
         "out": args.out,
@@ -74,14 +86,22 @@ def run_study_command(args: argparse.Namespace) -> int:
     cfg = load_study_config(args.config, **overrides)
     start = time.perf_counter()
     study_dir = run_study(cfg, command="ecgtriage " + " ".join(sys.argv[1:]))
+    build_report(study_dir)
     minutes = (time.perf_counter() - start) / 60
     print(f"study finished in {minutes:.1f} min: {study_dir / 'report.html'}")
     return 0
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
+    """Score PATH with the study's models and rebuild its report."""
+    from ecgtriage.errors import ConfigError
+    from ecgtriage.report import build_report
     from ecgtriage.study import evaluate_study
 
-    study_dir = evaluate_study(args.run, args.data, name=args.name)
+    path = data_path(args)
+    if not args.study:
+        raise ConfigError("missing --study STUDY_DIR (the finished study to add the test set to)")
+    study_dir = evaluate_study(args.study, path, name=args.name)
+    build_report(study_dir)
     print(f"added test set; report rebuilt: {study_dir / 'report.html'}")
     return 0

@@ -4,47 +4,42 @@ from __future__ import annotations
 
 import argparse
 
+from ecgtriage.cli.options import add_hidden_alias, add_parser, positive_int
+
 FORMATS = ("sph", "ptbxl", "challenge")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
-    return value
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "synth",
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``synth`` and ``synth-figure`` to the CLI's subparsers."""
+    p = add_parser(
+        subparsers, "synth",
         help="write a synthetic corpus in the SPH, PTB-XL or Challenge release layout",
         description="Simulate a 12-lead ECG corpus whose labels, demographics and record lengths "
         "follow the real SPH / PTB-XL distributions, written in that release's exact layout. "
         "Deterministic by --seed, whatever --workers is.",
     )
     p.add_argument("--format", required=True, choices=FORMATS, help="release layout to write")
-    p.add_argument("--n", required=True, type=_positive_int, help="number of records")
+    p.add_argument("--n", required=True, type=positive_int, help="number of records")
     p.add_argument("--out", required=True, help="output folder (must be absent or empty)")
-    p.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
-    p.add_argument("--workers", type=_positive_int, default=None,
+    p.add_argument("--seed", type=int, default=0, help="corpus seed")
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=_synth)
 
-    f = subparsers.add_parser(
-        "synth-figure",
+    f = add_parser(
+        subparsers, "synth-figure",
         help="draw simulated 12-lead examples (every tier, several codes) as clinical ECGs",
         description="One 10-s SPH-device example per severity tier and for several codes, laid "
         "out like a clinical ECG (25 mm/s, 10 mm/mV, 3x4 + lead II rhythm strip).",
     )
     f.add_argument("--out", required=True, help="image file (.png, .pdf, .svg)")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--dpi", type=_positive_int, default=110)
-    f.add_argument("--codes", nargs="+", metavar="AHA_CODE",
-                   help="SPH statement sets to draw instead of the default set, e.g. 165+330 22;23")
+    f.add_argument("--seed", type=int, default=0, help="simulation seed")
+    f.add_argument("--dpi", type=positive_int, default=110, help="resolution of raster images")
+    f.add_argument("--code", dest="codes", action="append", metavar="AHA_CODE",
+                   help="SPH statement set to draw, e.g. --code 165+330 --code '22;23'; repeat "
+                        "for several (default: one example per tier and several codes)")
+    add_hidden_alias(f, "--codes", "codes", "--code A --code B", nargs="+", append=True)
     f.set_defaults(func=_synth_figure)
 
 

@@ -1,41 +1,59 @@
-"""``ecgtriage train`` and ``ecgtriage export``."""
+"""``ecgtriage train PATH`` (PATH a cache or a source folder) and ``ecgtriage export``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import time
+from pathlib import Path
+
+from ecgtriage.cli.options import add_data_path, add_device, add_parser, data_path
+
+#: Folder inside the run directory where ``train`` prepares a source folder it was given.
+RUN_CACHE = "cache"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="train a model on a prepared cache for one label scheme",
-        description="Train on the 'train' split of CACHE (patient-level splits from "
+    """Add ``train`` and ``export`` to the CLI's subparsers."""
+    p = add_parser(
+        subparsers, "train",
+        help="train a model on a cache or source folder for one label scheme",
+        description="Train on the 'train' split of PATH (patient-level splits from "
         "ecgtriage.labels.splits), early-stop and tune decision thresholds on 'val', and write "
-        "RUN/model.safetensors, model_card.json, config.json, metrics.csv, splits.csv. An "
+        "RUN/model.safetensors, model_card.json, config.json, metrics.csv, splits.csv. PATH is "
+        "a cache from `ecgtriage prepare` or a source folder; a source folder is prepared with "
+        f"the default preprocessing into RUN/{RUN_CACHE} first (reused when up to date). An "
         "interrupted run resumes from RUN/last.pt. Works under `torchrun --nproc_per_node=N -m "
         "ecgtriage train ...` (DDP; rank 0 writes).",
     )
-    p.add_argument("--data", required=True, help="cache folder written by `ecgtriage prepare`")
-    p.add_argument("--scheme", required=True, help="aha44, tier4, tier3, a PTB-XL scheme or a scheme CSV")
-    p.add_argument("--out", required=True, help="run folder to write")
-    p.add_argument("--config", default=None, help="TOML ([train] table) or JSON file of TrainConfig settings")
-    p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the patient-level split (default 0)")
-    p.add_argument("--splits", default=None,
-                   help="CSV with record_id,split (train/val/test) to use instead of computing splits")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 20)")
-    p.add_argument("--model", default=None, help="registered model name (default resnet1d_small)")
+    add_data_path(p, "cache folder written by `ecgtriage prepare`, or a source folder",
+                  old_flag="--data")
+    p.add_argument("--scheme", required=True,
+                   help="aha44, tier4, tier3, a PTB-XL scheme or a scheme CSV")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="TOML ([train] table) or JSON file of training settings (default: none)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="training seed (default: from --config, else 0)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the patient-level split")
+    p.add_argument("--splits", default=None, metavar="CSV",
+                   help="CSV with record_id,split (train/val/test) to use instead of computing "
+                        "splits (default: computed)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="maximum epochs (default: from --config, else 20)")
+    p.add_argument("--model", default=None,
+                   help="registered model name (default: from --config, else resnet1d_small)")
     p.add_argument("--loss", default=None, choices=["auto", "bce", "focal", "ce", "corn"],
-                   help="objective (default auto: BCE multi-label, cross-entropy tiers)")
-    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="default auto")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")
+                   help="objective; auto is BCE multi-label, cross-entropy tiers "
+                        "(default: from --config, else auto)")
+    add_device(p, default=None, help_default="from --config, else auto")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads for the run (default: torch's own)")
     p.add_argument("--no-resume", action="store_true", help="ignore RUN/last.pt and start over")
     p.set_defaults(func=run_train)
 
-    e = subparsers.add_parser(
-        "export",
+    e = add_parser(
+        subparsers, "export",
         help="export a trained run to ONNX (probabilities out), validated against onnxruntime",
         description="Write RUN's model as ONNX with input 'ecg' (batch, leads, n_samples) in mV "
         "and output 'proba' (batch, classes); checked against onnxruntime before it is kept.",
@@ -44,6 +62,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, help="ONNX file to write")
     e.add_argument("--dynamo", action="store_true", help="use the torch.export-based exporter")
     e.set_defaults(func=run_export)
+
+
+def check_device(device: str | None) -> None:
+    """Refuse ``--device cuda`` on a machine without CUDA before any work starts.
+
+    Raises
+    ------
+    ConfigError
+        ``device`` is ``"cuda"`` and torch sees no CUDA device.
+    """
+    if device != "cuda":
+        return
+    import torch
+
+    from ecgtriage.errors import ConfigError
+
+    if not torch.cuda.is_available():
+        raise ConfigError("--device cuda: this machine has no CUDA device visible to torch; "
+                          "use --device cpu or auto")
 
 
 def _load_config(args: argparse.Namespace):
@@ -60,7 +97,7 @@ def _load_config(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ecgtriage.data.cache import open_cache
+    from ecgtriage.errors import ConfigError
     from ecgtriage.labels import load_scheme
     from ecgtriage.labels.splits import make_splits
     from ecgtriage.models import list_models
@@ -68,9 +105,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = _load_config(args)
     if config.model not in list_models():
-        raise ValueError(f"--model: expected one of {', '.join(list_models())}, found {config.model!r}")
-    cache = open_cache(args.data)
+        raise ConfigError(f"--model: expected one of {', '.join(list_models())}, found {config.model!r}")
+    check_device(config.device)
     scheme = load_scheme(args.scheme)
+    cache = _cache_for(data_path(args), Path(args.out))
     splits = (read_splits(args.splits) if args.splits
               else make_splits(cache.index, cache.format, seed=args.split_seed))
     start = time.perf_counter()
@@ -87,21 +125,54 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_for(path: str, out: Path):
+    """The cache at ``path``, or ``path`` (a source folder) prepared into ``out/cache``."""
+    from ecgtriage.data.cache import is_cache, open_cache
+
+    root = Path(path)
+    if is_cache(root) or not root.is_dir():
+        # A missing folder reaches open_cache, whose message names it.
+        return open_cache(root)
+    from ecgtriage.data.prepare import prepare
+    from ecgtriage.io.sources import open_source
+
+    source = open_source(root)  # names the formats it accepts when this is not a source folder
+    target = out / RUN_CACHE
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"{root} is a source folder: preparing it with the default preprocessing into "
+              f"{target} (to choose the preprocessing, run `ecgtriage prepare {root} --out "
+              "CACHE` and train on CACHE)", flush=True)
+        return prepare(source, target)
+    # Under torchrun only rank 0 prepares; the other ranks wait for its manifest.
+    return _wait_for_cache(target)
+
+
+def _wait_for_cache(target: Path, timeout_s: float = 24 * 3600):
+    from ecgtriage.data.cache import MANIFEST_FILE, open_cache
+
+    start = time.monotonic()
+    while not (target / MANIFEST_FILE).is_file():
+        if time.monotonic() - start > timeout_s:
+            raise TimeoutError(f"rank {os.environ.get('RANK')}: no cache appeared in {target}")
+        time.sleep(2.0)
+    return open_cache(target)
+
+
 def read_splits(path: str):
     """A split table ``record_id,split`` from CSV, with ids kept as text."""
-    from pathlib import Path
-
     import pandas as pd
+
+    from ecgtriage.errors import DataError
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"splits file {path} does not exist")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     for col in ("record_id", "split"):
         if col not in table.columns:
-            raise ValueError(f"{path}: missing column {col!r}; found {', '.join(table.columns)}")
+            raise DataError(f"{path}: missing column {col!r}; found {', '.join(table.columns)}")
     bad = sorted(set(table["split"]) - {"train", "val", "test"})
     if bad:
-        raise ValueError(f"{path}: split: expected train, val or test, found {', '.join(bad)}")
+        raise DataError(f"{path}: split: expected train, val or test, found {', '.join(bad)}")
     return table[["record_id", "split"]]
 
 
