@@ -77,11 +77,11 @@ def test_cli_parses_study_and_evaluate_flags():
     from ecgtriage.cli import build_parser
 
     args = build_parser().parse_args(
-        ["study", "--train", "a", "--external", "b", "--external", "c", "--schemes", "tier3",
-         "--seeds", "0", "1", "--device", "cpu"])
+        ["study", "--train", "a", "--external", "b", "--external", "c", "--scheme", "tier3",
+         "--seed", "0", "--seed", "1", "--device", "cpu"])
     assert args.external == ["b", "c"] and args.seeds == [0, 1] and args.schemes == ["tier3"]
-    args = build_parser().parse_args(["evaluate", "--run", "s", "--data", "d", "--name", "f10"])
-    assert (args.run, args.data, args.name) == ("s", "d", "f10")
+    args = build_parser().parse_args(["evaluate", "d", "--study", "s", "--name", "f10"])
+    assert (args.study, args.path, args.name) == ("s", "d", "f10")
 
 
 def test_cell_hash_depends_on_what_the_model_depends_on(tmp_path):
