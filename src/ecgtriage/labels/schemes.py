@@ -157,17 +157,67 @@ def _load_file(path: Path) -> Scheme:
 
 
 def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
-    """Parse a scheme file's text; errors name ``where`` and the line."""
+    """Parse a scheme file's text; errors name ``where`` and the line.
+
+    The header decides what kind of scheme it is (label cardinality, classes, what it extends
+    or coarsens); the rows are then checked against the classes the header allows.
+    """
     lines = text.splitlines()
+    meta, body_start = _read_header(lines, where)
+    parent = None
+    if meta.get("extends"):
+        if meta["extends"] == meta.get("name"):
+            raise ConfigError(f"{where}: a scheme cannot extend itself ({meta['extends']!r})")
+        parent = load_scheme(meta["extends"])
+    multilabel = _bool_header(meta, "multilabel", parent.multilabel if parent else False, where)
+    ordered = _bool_header(meta, "ordered", parent.ordered if parent else (not multilabel), where)
+    if multilabel and ordered:
+        raise ConfigError(f"{where}: a multi-label scheme cannot be ordered")
+    tables_kind = meta.get("tables", "")
+    if tables_kind not in ("", "tier4", "aha44"):
+        raise ConfigError(f"{where}: header 'tables' must be tier4 or aha44, found {tables_kind!r}")
+
+    classes = _header_classes(meta, tables_kind, parent)
+    coarsen_map, row_classes = _coarsening(meta, parent, classes, multilabel, ordered, where)
+    own_rows = _parse_rows(lines, body_start, where, vocabulary=meta.get("vocabulary", "aha"),
+                           multilabel=multilabel)
+    if not classes:
+        # multi-label user scheme without a classes header: order of first appearance
+        seen: list[str] = []
+        for row in own_rows:
+            seen.extend(c for c in row.classes if c not in tables.NON_CLASS and c not in seen)
+        classes = tuple(seen)
+        row_classes = classes
+    _check_classes(classes, row_classes, own_rows, parent, coarsen_map, where)
+    rows = _all_rows(own_rows, tables_kind, parent, where)
+    default_class = _default_class(meta, parent, coarsen_map, multilabel, classes, where)
+    empty = meta.get("empty", "negative")
+    if empty not in ("negative", "unknown"):
+        raise ConfigError(f"{where}: header 'empty' must be negative or unknown, found {empty!r}")
+
+    name = meta.get("name") or Path(where).stem
+    return Scheme(
+        name=name, version=_version(meta, parent, where), classes=tuple(classes),
+        multilabel=multilabel, ordered=ordered, rows=tuple(rows), row_classes=tuple(row_classes),
+        coarsen_map=coarsen_map, default_class=default_class, empty=empty,
+        description=meta.get("description", ""), path=where,
+        digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
+    )
+
+
+def _read_header(lines: list[str], where: str) -> tuple[dict[str, str], int]:
+    """``# key: value`` lines before the CSV body: (header, index of the first body line).
+
+    Comment lines without a colon are skipped; an unknown key is an error (a typo such as
+    ``# multilable: true`` would otherwise silently change the scheme).
+    """
     meta: dict[str, str] = {}
-    body_start = 0
     for i, line in enumerate(lines):
         stripped = line.strip()
         if not stripped:
             continue
         if not stripped.startswith("#"):
-            body_start = i
-            break
+            return meta, i
         key, sep, value = stripped.lstrip("#").partition(":")
         key = key.strip().lower()
         if not sep:
@@ -178,62 +228,67 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
                 f"{', '.join(sorted(_HEADER_KEYS))}"
             )
         meta[key] = value.strip()
-    else:
-        body_start = len(lines)
+    return meta, len(lines)
 
-    def bool_key(key: str, default: bool) -> bool:
-        value = meta.get(key)
-        if value is None or value == "":
-            return default
-        if value.lower() in ("true", "yes", "1"):
-            return True
-        if value.lower() in ("false", "no", "0"):
-            return False
-        raise ConfigError(f"{where}: header {key!r} must be true or false, found {value!r}")
 
-    parent = None
-    if meta.get("extends"):
-        if meta["extends"] == meta.get("name"):
-            raise ConfigError(f"{where}: a scheme cannot extend itself ({meta['extends']!r})")
-        parent = load_scheme(meta["extends"])
-    multilabel = bool_key("multilabel", parent.multilabel if parent else False)
-    ordered = bool_key("ordered", parent.ordered if parent else (not multilabel))
-    if multilabel and ordered:
-        raise ConfigError(f"{where}: a multi-label scheme cannot be ordered")
-    tables_kind = meta.get("tables", "")
-    if tables_kind not in ("", "tier4", "aha44"):
-        raise ConfigError(f"{where}: header 'tables' must be tier4 or aha44, found {tables_kind!r}")
+def _bool_header(meta: dict[str, str], key: str, default: bool, where: str) -> bool:
+    value = meta.get(key)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("true", "yes", "1"):
+        return True
+    if value.lower() in ("false", "no", "0"):
+        return False
+    raise ConfigError(f"{where}: header {key!r} must be true or false, found {value!r}")
 
+
+def _header_classes(meta: dict[str, str], tables_kind: str, parent: Scheme | None) -> tuple[str, ...]:
+    """Classes from the ``classes`` header, else from the mapping tables or the parent; empty
+    when the rows must supply them (a coarsening scheme never inherits its parent's)."""
     classes = _split(meta.get("classes", ""))
-    if not classes:
-        if tables_kind == "tier4":
-            classes = tables.TIER4
-        elif tables_kind == "aha44":
-            classes = tables.aha_primary_codes()
-        elif parent is not None and not meta.get("coarsen"):
-            classes = parent.classes
-    coarsen_map = None
-    if meta.get("coarsen"):
-        if parent is None:
-            raise ConfigError(f"{where}: header 'coarsen' needs 'extends' (the scheme being coarsened)")
-        if parent.coarsen_map is not None:
-            raise ConfigError(f"{where}: cannot coarsen {parent.name!r}, which is itself coarsened")
-        if multilabel or parent.multilabel:
-            raise ConfigError(f"{where}: 'coarsen' applies to single-label schemes only")
-        coarsen_map = _parse_coarsen(meta["coarsen"], parent, classes, ordered, where)
-        row_classes = parent.classes
-    else:
-        row_classes = classes
+    if classes:
+        return classes
+    if tables_kind == "tier4":
+        return tables.TIER4
+    if tables_kind == "aha44":
+        return tables.aha_primary_codes()
+    if parent is not None and not meta.get("coarsen"):
+        return parent.classes
+    return classes
 
-    own_rows = _parse_rows(lines, body_start, where, vocabulary=meta.get("vocabulary", "aha"),
-                           multilabel=multilabel)
-    if not classes:
-        # multi-label user scheme without a classes header: order of first appearance
-        seen: list[str] = []
-        for row in own_rows:
-            seen.extend(c for c in row.classes if c not in tables.NON_CLASS and c not in seen)
-        classes = tuple(seen)
-        row_classes = classes
+
+def _coarsening(
+    meta: dict[str, str],
+    parent: Scheme | None,
+    classes: tuple[str, ...],
+    multilabel: bool,
+    ordered: bool,
+    where: str,
+) -> tuple[dict[str, str] | None, tuple[str, ...]]:
+    """(parent class → class map or ``None``, the classes rows may use).
+
+    A coarsening scheme's rows speak the parent's classes, mapped to its own after aggregation.
+    """
+    if not meta.get("coarsen"):
+        return None, classes
+    if parent is None:
+        raise ConfigError(f"{where}: header 'coarsen' needs 'extends' (the scheme being coarsened)")
+    if parent.coarsen_map is not None:
+        raise ConfigError(f"{where}: cannot coarsen {parent.name!r}, which is itself coarsened")
+    if multilabel or parent.multilabel:
+        raise ConfigError(f"{where}: 'coarsen' applies to single-label schemes only")
+    return _parse_coarsen(meta["coarsen"], parent, classes, ordered, where), parent.classes
+
+
+def _check_classes(
+    classes: tuple[str, ...],
+    row_classes: tuple[str, ...],
+    own_rows: list[SchemeRow],
+    parent: Scheme | None,
+    coarsen_map: dict[str, str] | None,
+    where: str,
+) -> None:
+    """Every class a row (own or inherited) can produce must be a class of the scheme."""
     if not classes:
         raise ConfigError(f"{where}: no classes (give a 'classes' header or rows with classes)")
     if len(set(classes)) != len(classes):
@@ -252,6 +307,13 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
                 f"{where}: rows of {parent.name!r} use classes {foreign} missing from 'classes' "
                 f"{'|'.join(row_classes)} (use 'coarsen' to map them)"
             )
+
+
+def _all_rows(
+    own_rows: list[SchemeRow], tables_kind: str, parent: Scheme | None, where: str
+) -> list[SchemeRow]:
+    """The file's rows, then the generated table rows, then the parent's: the first matching
+    row wins, so a scheme overrides what it extends."""
     rows = list(own_rows)
     if tables_kind == "tier4":
         rows += _tier4_table_rows()
@@ -261,7 +323,18 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
         rows += list(parent.rows)
     if not rows:
         raise ConfigError(f"{where}: the scheme has no rows (and no 'tables' or 'extends' header)")
+    return rows
 
+
+def _default_class(
+    meta: dict[str, str],
+    parent: Scheme | None,
+    coarsen_map: dict[str, str] | None,
+    multilabel: bool,
+    classes: tuple[str, ...],
+    where: str,
+) -> str | None:
+    """The header's ``default_class``, else the parent's (mapped through a coarsening)."""
     default_class = meta.get("default_class") or None
     if default_class is None and parent is not None and parent.default_class is not None:
         default_class = parent.default_class if coarsen_map is None else coarsen_map[parent.default_class]
@@ -270,23 +343,18 @@ def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
             raise ConfigError(f"{where}: 'default_class' applies to single-label schemes only")
         if default_class not in classes:
             raise ConfigError(f"{where}: default_class {default_class!r} is not one of {classes}")
-    empty = meta.get("empty", "negative")
-    if empty not in ("negative", "unknown"):
-        raise ConfigError(f"{where}: header 'empty' must be negative or unknown, found {empty!r}")
+    return default_class
 
+
+def _version(meta: dict[str, str], parent: Scheme | None, where: str) -> str:
+    """The header's version, extended with the parent's so that a change in the parent shows
+    in every run that used the child."""
     version = meta.get("version", "")
     if not version:
         raise ConfigError(f"{where}: header 'version' is required (recorded with every run)")
     if parent is not None and parent.version not in version:
         version = f"{version}+{parent.name}@{parent.version}"
-    name = meta.get("name") or Path(where).stem
-    return Scheme(
-        name=name, version=version, classes=tuple(classes), multilabel=multilabel,
-        ordered=ordered, rows=tuple(rows), row_classes=tuple(row_classes),
-        coarsen_map=coarsen_map, default_class=default_class, empty=empty,
-        description=meta.get("description", ""), path=where,
-        digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
-    )
+    return version
 
 
 def _split(text: str) -> tuple[str, ...]:
