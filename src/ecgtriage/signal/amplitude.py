@@ -24,6 +24,13 @@ def limit_amplitude(
     the clipped samples (the count is recorded per record, so clipped records can be found and
     dropped later). ``"exclude"`` raises ``ValueError`` naming the worst lead and its peak when
     any sample is beyond the limit. Float16 storage is safe either way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clipped, n_clipped = limit_amplitude(np.array([[0.5, 12.0, -11.0]]), 10.0)
+    >>> clipped.tolist(), n_clipped
+    ([[0.5, 10.0, -10.0]], 2)
     """
     x = np.asarray(signal)
     peak = np.abs(x).max(axis=-1)

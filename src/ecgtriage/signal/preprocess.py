@@ -76,6 +76,15 @@ def preprocess(signal: np.ndarray, fs: float, config: PreprocessConfig) -> Prepr
 
     Raises ``ValueError`` (with the reason used in ``excluded.csv``) when the record is shorter
     than ``min_seconds``, contains NaN/inf, or breaks the ``exclude`` amplitude policy.
+
+    Examples
+    --------
+    A 15 s record at 500 Hz becomes the default 10 s window at 100 Hz:
+
+    >>> import numpy as np
+    >>> rec = preprocess(np.zeros((12, 7500), np.float32), 500.0, PreprocessConfig())
+    >>> rec.signal.shape, rec.signal.dtype, rec.n_samples_source, rec.n_clipped
+    ((12, 1000), dtype('float32'), 7500, 0)
     """
     (result,) = preprocess_many([signal], [fs], config)
     if isinstance(result, Exception):

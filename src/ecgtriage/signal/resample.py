@@ -18,6 +18,11 @@ def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
 
     Raises ``ValueError`` when a rate is not positive or the ratio cannot be represented exactly
     enough (relative error above 1e-6).
+
+    Examples
+    --------
+    >>> resample_ratio(360.0, 100.0)  # MIT-BIH rate to the cache rate
+    (5, 18)
     """
     if not fs_in or fs_in <= 0 or not fs_out or fs_out <= 0:
         raise DataError(f"sampling rates must be positive, got fs_in={fs_in}, fs_out={fs_out}")
@@ -36,6 +41,14 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) ->
     Uses ``scipy.signal.resample_poly`` (zero-phase FIR anti-aliasing filter), so a record keeps
     its timing and its length becomes ``ceil(n * up / down)``. Returns the input unchanged (same
     object) when the rates are equal. The dtype is float32 for float32 input, float64 otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ten_seconds = np.zeros((12, 5000), dtype=np.float32)  # 500 Hz
+    >>> out = resample(ten_seconds, 500.0, 100.0)
+    >>> out.shape, out.dtype
+    ((12, 1000), dtype('float32'))
     """
     up, down = resample_ratio(fs_in, fs_out)
     if up == down:

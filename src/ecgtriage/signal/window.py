@@ -25,6 +25,16 @@ def fix_length(
     ``crop="centre"`` keeps the middle ``n_samples`` (an odd surplus drops one more sample at the
     end), ``"start"`` keeps the first ones. ``pad="zeros"`` pads with 0 mV (the band-passed
     baseline), ``"edge"`` repeats the first/last sample; ``pad_side`` says where the padding goes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fix_length(np.arange(6), 4)  # centre crop
+    array([1, 2, 3, 4])
+    >>> fix_length(np.arange(3), 5)  # zeros at the end
+    array([0, 1, 2, 0, 0])
+    >>> fix_length(np.arange(3), 5, pad="edge", pad_side="both")
+    array([0, 0, 1, 2, 2])
     """
     if n_samples <= 0:
         raise ConfigError(f"window length must be positive, got {n_samples} samples")
