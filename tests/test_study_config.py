@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ecgtriage.config import config_hash
-from ecgtriage.study_cells import make_cells, splits_fingerprint, prediction_key
-from ecgtriage.study_claims import claims, headline
-from ecgtriage.study_config import StudyConfig, load_study_config
+from ecgtriage.study.cells import make_cells, splits_fingerprint, prediction_key
+from ecgtriage.study.claims import claims, headline
+from ecgtriage.study.config import StudyConfig, load_study_config
 
 
 def test_defaults_are_the_reference_grid():

@@ -18,9 +18,10 @@ import pytest
 
 from test_report_build import check_self_contained
 
-from ecgtriage import study as study_mod
-from ecgtriage.study_config import load_study_config
-from ecgtriage.study_predict import probabilities, read_predictions
+from ecgtriage.report import build_report
+from ecgtriage.study import run as study_mod
+from ecgtriage.study.config import load_study_config
+from ecgtriage.study.predict import probabilities, read_predictions
 
 
 def quick_simulate(statements, fs, duration_s, rng, patient=None):
@@ -72,8 +73,8 @@ def study(tmp_path_factory):
     cfg = tiny_config(root / "run", train, external)
     counter = Counter()
     mp = pytest.MonkeyPatch()
-    mp.setattr(study_mod, "train_cell", counter.wrap(study_mod.train_cell))
-    study_mod.run_study(cfg, command="pytest")
+    mp.setattr(study_mod, "train_model", counter.wrap(study_mod.train_model))
+    build_report(study_mod.run_study(cfg, command="pytest"))
     mp.undo()
     return {"root": root, "cfg": cfg, "dir": Path(cfg.out), "first_calls": list(counter.calls),
             "train": train, "external": external}
@@ -121,7 +122,7 @@ def test_predictions_are_keyed_by_record_id(study):
     expected = predict_proba(model, np.asarray(cache.signals[np.sort(rows)], np.float32),
                              progress=False)
     expected = expected[np.argsort(np.argsort(rows))]
-    np.testing.assert_allclose(probabilities(picked, list(card["scheme"]["classes"])),
+    np.testing.assert_allclose(probabilities(picked, card.classes),
                                expected, rtol=1e-4, atol=1e-5)
 
 
@@ -137,7 +138,7 @@ def test_rerun_resumes_without_retraining(study, monkeypatch):
     weights = {c.name: (c / "run" / "model.safetensors").stat().st_mtime_ns for c in cells}
     preds = {p: p.stat().st_mtime_ns for c in cells for p in (c / "predictions").glob("*.csv")}
     counter = Counter()
-    monkeypatch.setattr(study_mod, "train_cell", counter.wrap(study_mod.train_cell))
+    monkeypatch.setattr(study_mod, "train_model", counter.wrap(study_mod.train_model))
     study_mod.run_study(study["cfg"])
     assert counter.calls == []
     assert {c.name: (c / "run" / "model.safetensors").stat().st_mtime_ns for c in cells} == weights
@@ -181,7 +182,7 @@ def _overrides(cfg):
 
 
 def _plan(cfg):
-    from ecgtriage.study_data import plan_data
+    from ecgtriage.study.data import plan_data
 
     return plan_data(cfg, Path(cfg.out))
 
@@ -194,7 +195,7 @@ def test_evaluate_adds_a_test_set_without_training(study, monkeypatch, tmp_path)
     write_ptbxl_corpus(later, 20, 99, workers=1, progress=False, simulate=quick_simulate,
                        supported_extras=())
     counter = Counter()
-    monkeypatch.setattr(study_mod, "train_cell", counter.wrap(study_mod.train_cell))
+    monkeypatch.setattr(study_mod, "train_model", counter.wrap(study_mod.train_model))
     assert main(["evaluate", "--run", str(study["dir"]), "--data", str(later),
                  "--name", "later"]) == 0
     assert counter.calls == []

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
 from ecgtriage import __version__, atomic
 from ecgtriage import config as cfgmod
-from ecgtriage.study_claims import claims, headline
-from ecgtriage.study_data import data_roles, exclusions
+from ecgtriage.study.cells import Cell
+from ecgtriage.study.claims import claims, headline
+from ecgtriage.study.config import StudyConfig
+from ecgtriage.study.data import DataPlan, Dataset, data_roles, exclusions
+from ecgtriage.study.evaluation import Scored
 
 SCHEMA_VERSION = 1
 
 
-def assemble(cfg: Any, plan: Any, cells: list[Any], added: list[Any], scored: Any, *,
+def assemble(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell], added: Sequence[Dataset],
+             scored: Scored, *,
              wall_time_s: float, command: str) -> dict[str, Any]:
     """The ``results.json`` dict of a study."""
     externals = [d.name for d in plan.externals] + [d.name for d in added]
@@ -60,7 +64,7 @@ def assemble(cfg: Any, plan: Any, cells: list[Any], added: list[Any], scored: An
     return results
 
 
-def split_note(plan: Any) -> str:
+def split_note(plan: DataPlan) -> str:
     roles = plan.split_roles or {}
     note = roles.get("note") if isinstance(roles, dict) else None
     text = (f"The training data set {plan.train.name} ({plan.train.format}) was split by "
@@ -68,7 +72,7 @@ def split_note(plan: Any) -> str:
     return f"{text} {note}" if note else text
 
 
-def caveats(plan: Any, cfg: Any) -> list[str]:
+def caveats(plan: DataPlan, cfg: StudyConfig) -> list[str]:
     out = []
     if plan.synthetic:
         out.append("All ECGs are simulated; the numbers test the pipeline, not medicine.")
@@ -91,7 +95,7 @@ def _ci_columns(prefix: str, ci: Any) -> dict[str, Any]:
     return {prefix: ci, f"{prefix}_lo": None, f"{prefix}_hi": None}
 
 
-def write_tables(out: Path, results: dict[str, Any], scored: Any) -> None:
+def write_tables(out: Path, results: dict[str, Any]) -> None:
     """Write the CSV tables (one fact per row, keyed by names, never by position)."""
     tables: dict[str, list[dict[str, Any]]] = {}
     tables["headline"] = [
@@ -102,7 +106,10 @@ def write_tables(out: Path, results: dict[str, Any], scored: Any) -> None:
     ]
     tables["claims"] = results["claims"]
     tables["data_roles"] = results["data_roles"]
-    tables["exclusions"] = results["exclusions"]
+    tables["exclusions"] = [{k: v for k, v in e.items() if k != "records"}
+                            for e in results["exclusions"]]
+    tables["excluded_records"] = [{"dataset": e["dataset"], "reason": e["reason"], **r}
+                                  for e in results["exclusions"] for r in e.get("records", [])]
     tables["metrics"] = [
         {"cell": s["cell"], "scheme": s["scheme"], "seed": s["seed"], "test_set": s["test_set"],
          "view": s["view"], "metric": name, **_ci_columns("value", ci)}

@@ -11,11 +11,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ecgtriage import atomic
+from ecgtriage.data.cache import Cache, is_cache, open_cache
+from ecgtriage.data.ids import patient_ids
+from ecgtriage.data.prepare import prepare
+from ecgtriage.io.sources import open_source
+from ecgtriage.labels.splits import make_splits
+from ecgtriage.signal.preprocess import PreprocessConfig
+from ecgtriage.study.config import StudyConfig, SyntheticData
+from ecgtriage.synth.corpus import write_ptbxl_corpus, write_sph_corpus
 
 #: Names of the synthetic corpora inside the study directory.
 SYNTH_TRAIN_NAME = "sph_like"
@@ -28,7 +37,7 @@ class Dataset:
 
     name: str
     role: str  #: "train" (split into train/val/internal test), "external" or "added"
-    cache: Any  #: ``ecgtriage.data.cache.Cache``
+    cache: Cache
     source: str  #: the folder or cache the user gave (or the generated corpus)
 
     @property
@@ -51,31 +60,23 @@ class DataPlan:
     synthetic: bool = False
 
 
-def _is_cache(path: Path) -> bool:
-    return (path / "manifest.json").is_file() and (path / "signals.npy").is_file()
-
-
 def safe_name(text: str) -> str:
     """A file-name-safe data set name (``/data/PTB-XL 1.0`` → ``PTB-XL_1.0``)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
     return name or "data"
 
 
-def prepare_dataset(path: str | Path, name: str, role: str, study_dir: Path, preprocess: Any,
-                    workers: int | None = None) -> Dataset:
+def prepare_dataset(path: str | Path, name: str, role: str, study_dir: Path,
+                    preprocess: PreprocessConfig, workers: int | None = None) -> Dataset:
     """Open ``path`` as a cache, or prepare it into ``<study>/data/caches/<name>``.
 
     A given cache must match the study's preprocessing (rate and window), since every model
     is trained for one input shape.
     """
-    from ecgtriage.data.cache import open_cache
-    from ecgtriage.data.prepare import prepare
-    from ecgtriage.io.sources import open_source
-
     src = Path(path)
     if not src.exists():
         raise FileNotFoundError(f"data folder {src} does not exist")
-    if _is_cache(src):
+    if is_cache(src):
         cache = open_cache(src)
         expected_n = int(round(preprocess.fs * preprocess.seconds))
         if abs(cache.fs - preprocess.fs) > 1e-6 or cache.n_samples != expected_n:
@@ -93,10 +94,8 @@ def prepare_dataset(path: str | Path, name: str, role: str, study_dir: Path, pre
     return Dataset(name=name, role=role, cache=cache, source=str(src))
 
 
-def synthetic_sources(study_dir: Path, synthetic: Any) -> tuple[Path, Path]:
+def synthetic_sources(study_dir: Path, synthetic: SyntheticData) -> tuple[Path, Path]:
     """Generate (once) the SPH-like training corpus and the PTB-XL-like external corpus."""
-    from ecgtriage.synth.corpus import write_ptbxl_corpus, write_sph_corpus
-
     root = study_dir / "data" / "sources"
     train = root / SYNTH_TRAIN_NAME
     external = root / SYNTH_EXTERNAL_NAME
@@ -111,10 +110,8 @@ def synthetic_sources(study_dir: Path, synthetic: Any) -> tuple[Path, Path]:
     return train, external
 
 
-def plan_data(cfg: Any, study_dir: Path) -> DataPlan:
+def plan_data(cfg: StudyConfig, study_dir: Path) -> DataPlan:
     """Prepare every data set of the study and split the training set by patient."""
-    from ecgtriage.labels.splits import make_splits
-
     synthetic = cfg.data.train is None
     if synthetic:
         train_path, ext_path = synthetic_sources(study_dir, cfg.data.synthetic)
@@ -149,12 +146,10 @@ def unique_name(name: str, used: set[str]) -> str:
 
 
 def _n_patients(index: pd.DataFrame) -> int:
-    from ecgtriage.study_predict import patient_ids
-
     return int(len(set(patient_ids(index["record_id"], index["patient_id"]))))
 
 
-def data_roles(plan: DataPlan, added: list[Dataset] = ()) -> list[dict[str, Any]]:
+def data_roles(plan: DataPlan, added: Sequence[Dataset] = ()) -> list[dict[str, Any]]:
     """The "who played which role" table of the report (a record without a patient id counts
     as its own patient)."""
     index = plan.train.cache.index.astype({"record_id": str})
@@ -190,15 +185,51 @@ def _rule(plan: DataPlan, split: str, part: pd.DataFrame) -> str:
     return "patient-level random split"
 
 
-def exclusions(datasets: list[Dataset]) -> list[dict[str, Any]]:
-    """Excluded records per data set and reason (from each cache's ``excluded.csv``)."""
+def exclusions(datasets: Sequence[Dataset]) -> list[dict[str, Any]]:
+    """Excluded records per data set, grouped by reason (from each cache's ``excluded.csv``).
+
+    Reasons name the file they concern, so grouping on the raw text gives one group per file;
+    paths and numbers are masked to find the reason's kind, and each group keeps its records
+    (file paths relative to the data set) for the report's collapsible list.
+    """
     rows = []
     for ds in datasets:
         excluded = ds.cache.excluded
         if len(excluded) == 0:
             continue
-        # Long reasons differ only in the file named; group on the text before the first ':'.
-        reasons = excluded["reason"].astype(str).str.split(":").str[0].str.strip()
-        for reason, n in reasons.value_counts().items():
-            rows.append({"dataset": ds.name, "reason": reason, "n": int(n)})
+        table = excluded.astype({"reason": str}).assign(
+            kind=lambda t: t["reason"].map(_reason_kind))
+        for kind, group in table.groupby("kind", sort=False):
+            plain = {_mask_paths(r) for r in group["reason"]}
+            records = [{"record_id": str(r.get("record_id", "")),
+                        "file": _relative(r.get("file"), ds.source),
+                        "reason": _mask_paths(str(r["reason"]))}
+                       for r in group.to_dict("records")]
+            rows.append({"dataset": ds.name,
+                         "reason": plain.pop() if len(plain) == 1 else kind,
+                         "n": int(len(group)), "records": records})
+    rows.sort(key=lambda r: (r["dataset"], -r["n"]))
     return rows
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?\S*[/\\]\S*")
+
+
+def _mask_paths(reason: str) -> str:
+    return _PATH.sub("<file>", reason).strip()
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason with paths and numbers masked: what records excluded for one cause share."""
+    return re.sub(r"\d+(?:\.\d+)?", "N", _mask_paths(str(reason)))
+
+
+def _relative(path: Any, root: str) -> str:
+    """``path`` relative to the data set's folder when it lies inside it."""
+    if path is None or (isinstance(path, float) and np.isnan(path)) or str(path) == "":
+        return ""
+    p = Path(str(path))
+    try:
+        return str(p.resolve().relative_to(Path(root).resolve()))
+    except (ValueError, OSError):
+        return str(path)

@@ -1,41 +1,41 @@
-"""The whole experiment: data → one model per (scheme, seed) → predictions → scores → report.
+"""Running a study: data → one model per (scheme, seed) → predictions → scores → results.
 
 ``run_study(cfg)`` is resumable at every step: data preparation reuses complete corpora and
 caches, a cell whose ``cell.json`` exists is not retrained, and a prediction table that exists
-is not recomputed; scoring, ``results.json``, the CSV tables and ``report.html`` are rebuilt
-from those files on every run (they are cheap). ``evaluate_study`` adds a test set to a
-finished study without retraining.
-
-Layout of a study directory::
-
-    config.json                 resolved StudyConfig
-    data/sources/               generated corpora (synthetic study only)
-    data/caches/<name>/         prepared caches
-    data/splits.csv             record_id, split of the training data set
-    cells/<scheme>-s<seed>-<hash>/
-        cell.json               the cell's resolved key; written last (= trained)
-        run/                    ecgtriage.train run directory (weights + model card)
-        predictions/<test>.csv  record_id, patient_id, prob:<class>...
-    added_test_sets.json        test sets added by `ecgtriage evaluate`
-    results.json, tables/*.csv, report.html
+is not recomputed; scoring, ``results.json`` and the CSV tables are rebuilt from those files on
+every run (they are cheap). ``evaluate_study`` adds a test set to a finished study without
+retraining. ``report.html`` is drawn from ``results.json`` by ``ecgtriage.report`` (the
+command line does both).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
 from ecgtriage import atomic
 from ecgtriage import config as cfgmod
-from ecgtriage.study_cells import Cell, make_cells, splits_fingerprint
-from ecgtriage.study_config import StudyConfig, load_study_config
-from ecgtriage.study_data import DataPlan, Dataset, plan_data, prepare_dataset, safe_name, unique_name
+from ecgtriage.labels import load_scheme
+from ecgtriage.study.cells import Cell, make_cells, splits_fingerprint
+from ecgtriage.study.config import StudyConfig, load_study_config
+from ecgtriage.study.data import (
+    DataPlan,
+    Dataset,
+    plan_data,
+    prepare_dataset,
+    safe_name,
+    unique_name,
+)
+from ecgtriage.study.evaluation import score_study
+from ecgtriage.study.results import assemble, write_tables
+from ecgtriage.train.run import train as train_model
 
 ADDED_FILE = "added_test_sets.json"
 
@@ -65,8 +65,6 @@ def run_study(cfg: StudyConfig, command: str | None = None) -> Path:
 
 def grid(cfg: StudyConfig, plan: DataPlan, study_dir: Path) -> list[Cell]:
     """The (scheme × seed) cells of this study with their configuration hashes."""
-    from ecgtriage.labels import load_scheme
-
     versions = {name: str(load_scheme(name).version) for name in cfg.schemes}
     fingerprint = {"train_cache": plan.train.content_hash, "train_format": plan.train.format,
                    "splits": splits_fingerprint(plan.splits)}
@@ -74,24 +72,12 @@ def grid(cfg: StudyConfig, plan: DataPlan, study_dir: Path) -> list[Cell]:
                       fingerprint, versions)
 
 
-def train_cell(cache: Any, scheme: Any, out_dir: Path, config: Any, splits: Any) -> Path:
-    """Train one cell's model (a seam so tests can count calls)."""
-    from ecgtriage.train.run import train
-
-    return Path(train(cache, scheme, out_dir, config, splits))
-
-
-def ensure_trained(cell: Cell, plan: DataPlan, cfg: StudyConfig,
-                   trainer: Callable[..., Path] | None = None) -> bool:
+def ensure_trained(cell: Cell, plan: DataPlan, cfg: StudyConfig) -> bool:
     """Train ``cell`` unless it is finished; returns whether it trained now.
 
     Training writes into the cell's ``run/`` directory (so the training library can resume an
     interrupted run itself); ``cell.json`` is written only after it returns.
     """
-    import dataclasses
-
-    from ecgtriage.labels import load_scheme
-
     if cell.trained:
         return False
     cell.dir.mkdir(parents=True, exist_ok=True)
@@ -99,8 +85,7 @@ def ensure_trained(cell: Cell, plan: DataPlan, cfg: StudyConfig,
     # they were being replaced); they must not outlive the retraining.
     shutil.rmtree(cell.dir / "predictions", ignore_errors=True)
     train_cfg = dataclasses.replace(cfg.train, seed=cell.seed)
-    (trainer or train_cell)(plan.train.cache, load_scheme(cell.scheme), cell.run_dir, train_cfg,
-                            plan.splits)
+    train_model(plan.train.cache, load_scheme(cell.scheme), cell.run_dir, train_cfg, plan.splits)
     atomic.write_json(cell.dir / "cell.json", {"id": cell.id, "hash": cell.hash, **cell.key})
     return True
 
@@ -157,29 +142,24 @@ def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = N
     return study
 
 
-def finish(study_dir: Path, cfg: StudyConfig, plan: DataPlan, cells: list[Cell],
-           added: list[Dataset], start: float, command: str | None,
+def finish(study_dir: Path, cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
+           added: Sequence[Dataset], start: float, command: str | None,
            timings: dict[str, Any]) -> None:
-    """Predict every test set, score, and write results.json, tables and report.html.
+    """Predict every test set, score, and write results.json and the tables.
 
     ``timings`` (seconds per phase so far) is completed here, stored in ``results.json``
     and printed, so the cost of each phase of a study is on record.
     """
-    from ecgtriage.report import build_report
-    from ecgtriage.study_results import assemble, write_tables
-    from ecgtriage.study_score import score_study
-
     scored = score_study(cfg, plan, cells, added)
     timings.update(scored.timings)
     t0 = time.perf_counter()
     results = assemble(cfg, plan, cells, added, scored, wall_time_s=0.0,
                        command=command or "ecgtriage study")
-    write_tables(study_dir / "tables", results, scored)
+    write_tables(study_dir / "tables", results)
     timings["results_s"] = time.perf_counter() - t0
     results["timings"] = timings
     results["wall_time_s"] = time.perf_counter() - start
     atomic.write_json(study_dir / "results.json", results)
-    build_report(study_dir)
     print("study phases: " + ", ".join(
         f"{k[:-2]} {v / 60:.1f} min" if k.endswith("_s") else f"{k} {v}"
         for k, v in timings.items()), file=sys.stderr)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ecgtriage import config as cfgmod
+from ecgtriage.evaluate.robustness import CORRUPTIONS
 from ecgtriage.signal.preprocess import PreprocessConfig
 from ecgtriage.train.config import TrainConfig
 
@@ -83,8 +84,6 @@ class EvaluationConfig:
 
     def levels(self, name: str) -> list[float]:
         """Severities of corruption ``name``, mildest first."""
-        from ecgtriage.evaluate.robustness import CORRUPTIONS
-
         if name in self.severities:
             return [float(v) for v in self.severities[name]]
         return [float(v) for v in CORRUPTIONS[name].severities]
@@ -177,8 +176,6 @@ def validate(cfg: StudyConfig) -> None:
             f"data.synthetic: expected n_train >= 30 and n_external >= 10 so that every split "
             f"has records, found n_train={syn.n_train}, n_external={syn.n_external}"
         )
-    from ecgtriage.evaluate.robustness import CORRUPTIONS
-
     for name in [*cfg.evaluation.corruptions, *cfg.evaluation.severities]:
         if name not in CORRUPTIONS:
             raise ValueError(f"evaluation.corruptions: unknown corruption {name!r}; expected "

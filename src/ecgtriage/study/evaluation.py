@@ -1,0 +1,72 @@
+"""Everything measured on a study's trained models: predictions, per-model scores, sections.
+
+:func:`score_study` builds the test sets, predicts what is missing, loads every prediction
+once (:class:`~ecgtriage.study.predict.Predictions`), scores each model
+(:mod:`ecgtriage.study.score`) and computes the report sections
+(:mod:`ecgtriage.study.sections`) from those same predictions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ecgtriage.study.cells import Cell
+from ecgtriage.study.config import StudyConfig
+from ecgtriage.study.data import DataPlan, Dataset
+from ecgtriage.study.predict import Predictions, ensure_predictions
+from ecgtriage.study.score import score_models
+from ecgtriage.study.sections.external import external_section
+from ecgtriage.study.sections.rare_unseen import rare_unseen_section
+from ecgtriage.study.sections.robustness import robustness_section
+from ecgtriage.study.targets import StudyStatements, StudyTargets, label_exclusions
+from ecgtriage.study.testsets import clean_test_sets, corrupted_test_sets, key_of
+
+
+@dataclass
+class Scored:
+    """Everything ``results.assemble`` needs."""
+
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    classes: dict[str, list[str]] = field(default_factory=dict)
+    test_sets: list[dict[str, Any]] = field(default_factory=list)
+    external: list[dict[str, Any]] = field(default_factory=list)
+    rare_unseen: dict[str, Any] = field(default_factory=lambda: {"rows": [], "headline": []})
+    rare_external_f1: dict[str, list[float]] = field(default_factory=dict)
+    robustness: dict[str, Any] = field(default_factory=dict)
+    label_exclusions: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, Any] = field(default_factory=dict)
+
+
+def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
+                added: Sequence[Dataset]) -> Scored:
+    """Predict what is missing, then score every model on every test set."""
+    clean, overlap = clean_test_sets(plan, added)
+    corrupted, skipped = corrupted_test_sets(clean, cfg.evaluation)
+    everything = clean + corrupted
+    t0 = time.perf_counter()
+    made = ensure_predictions(cells, everything, cfg)
+    out = Scored()
+    out.timings = {"predictions_s": time.perf_counter() - t0, "prediction_tables_made": made,
+                   "prediction_tables_reused": len(cells) * len(everything) - made}
+    t0 = time.perf_counter()
+    seed = cfg.evaluation.seed
+    predictions, targets, statements = Predictions(seed), StudyTargets(), StudyStatements()
+    out.test_sets = [
+        {"name": ts.name, "kind": ts.kind, "dataset": ts.dataset.name,
+         "n_records": len(ts.record_ids), "corruption": ts.corruption, "severity": ts.severity,
+         "key": key_of(ts, seed)}
+        for ts in everything
+    ]
+    out.classes = {cell.scheme: predictions.card(cell).classes for cell in cells}
+    model_scores = score_models(cells, everything, predictions, targets, cfg.evaluation)
+    out.scores = model_scores.scores
+    out.label_exclusions = overlap + label_exclusions(clean, cfg.schemes, targets)
+    out.robustness = robustness_section(model_scores.curves, skipped)
+    out.external = external_section(cfg.schemes, plan, cells, clean, predictions, targets,
+                                    statements)
+    out.rare_unseen, out.rare_external_f1 = rare_unseen_section(
+        plan, cells, clean, predictions, targets, statements)
+    out.timings["scoring_s"] = time.perf_counter() - t0
+    return out
