@@ -108,7 +108,7 @@ def test_torchrun_two_processes(cache_dir, tmp_path):
     assert len(list(tmp_path.rglob("model.safetensors"))) == 1
     preds, x, splits = _val_signals(run, cache_dir)
     model, card = load_checkpoint(run)
-    assert card["scheme"]["multilabel"] and len(card["thresholds"]["values"]) == 44
+    assert card.multilabel and len(card.classes) == 44 and card.code_thresholds().shape == (44,)
     np.testing.assert_allclose(predict_proba(model, x, progress=False),
                                preds.filter(like="p_").to_numpy(), atol=1e-5)
 

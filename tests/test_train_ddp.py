@@ -16,7 +16,7 @@ from ecgtriage.train.checkpoint import load_checkpoint
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.predict import predict_proba
 from ecgtriage.train.run import train_on_arrays
-from ecgtriage.train.toy import make_toy_task
+from toy import make_toy_task
 
 N_TRAIN, N_VAL = 120, 41  # 41 is odd: the sampler pads one record that must be dropped
 
@@ -55,6 +55,6 @@ def test_two_process_ddp_writes_one_checkpoint_and_gathers_all_predictions(tmp_p
     assert gathered["record_id"].tolist() == [f"v{i}" for i in range(N_VAL)]
     x, _, _ = _data()
     model, card = load_checkpoint(out)
-    assert card["training_data"]["n"] == {"train": N_TRAIN, "val": N_VAL}
+    assert card.training_data["n"] == {"train": N_TRAIN, "val": N_VAL}
     single = predict_proba(model, x[N_TRAIN:], batch_size=64, progress=False)
     np.testing.assert_allclose(gathered[["p_A", "p_B", "p_C"]].to_numpy(), single, atol=1e-5)

@@ -11,14 +11,19 @@ import torch
 from safetensors.torch import load_file
 
 from ecgtriage.data.dataset import SignalDataset
+from ecgtriage.evaluate.collapse import serious_operating_point
+from ecgtriage.train.card import ModelCard
 from ecgtriage.train.checkpoint import load_checkpoint
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.export import export_onnx
 from ecgtriage.train.predict import predict_proba
 from ecgtriage.train.run import train_on_arrays
-from ecgtriage.train.toy import make_toy_task
+from toy import make_toy_task
 
 CLASSES = ["A", "B", "C", "D"]
+LEGACY_CARD_KEYS = ("card_version", "model", "fs", "n_samples", "seconds", "leads", "units", "scheme",
+                    "objective", "thresholds", "preprocessing", "training_data", "code_version", "seed",
+                    "best_epoch", "epochs_run", "val_metrics", "config", "created")
 CFG = TrainConfig(epochs=3, batch_size=32, lr=1e-2, patience=0, num_threads=1, window_s=2.0,
                   device="cpu")
 
@@ -65,6 +70,9 @@ def test_learns_beyond_chance_and_writes_a_complete_run(run_a):
     assert card["scheme"] == {"name": "toy", "version": "1", "classes": CLASSES,
                               "multilabel": True, "ordered": False}
     assert card["best_epoch"] == int(metrics.loc[metrics["macro_auroc"].idxmax(), "epoch"])
+    # The on-disk layout is the trainer's historical one: every key, and nothing but them.
+    assert sorted(card) == sorted(LEGACY_CARD_KEYS)
+    assert ModelCard.read(run_a).to_dict() == card
 
 
 def test_same_seed_gives_identical_results(run_a, tmp_path):
@@ -142,13 +150,16 @@ def test_ordinal_tiers_train_and_get_an_operating_point(tmp_path):
                           ordered=True, fs=100.0, config=cfg, out_dir=tmp_path / "t",
                           scheme_name="tier3", scheme_version="1", progress=False)
     model, card = load_checkpoint(out)
-    assert model.output_activation == "corn" and card["model"]["n_outputs"] == 2
-    assert card["val_metrics"]["macro_f1"] > 0.6  # chance ≈ 0.33
-    op = card["thresholds"]
+    assert model.output_activation == "corn" and card.model.n_outputs == 2
+    assert card.val_metrics["macro_f1"] > 0.6  # chance ≈ 0.33
+    op = card.thresholds
     assert op["kind"] == "serious_operating_point" and op["class"] == "Serious"
     assert op["sensitivity"] >= 0.8
     proba = predict_proba(model, x[220:], progress=False)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert card.serious_threshold == op["threshold"]
+    np.testing.assert_array_equal(card.decide(proba, operating_point=True),
+                                  serious_operating_point(proba, 2, op["threshold"]))
 
 
 @pytest.mark.parametrize("schedule, epochs_run", [("cosine", 2), ("onecycle", 5)])

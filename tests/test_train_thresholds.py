@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgtriage.train.thresholds import (apply_f1_thresholds, apply_tier_rule,
-                                        fallback_thresholds, tune_f1_thresholds,
-                                        tune_serious_threshold)
+from ecgtriage.evaluate.collapse import serious_operating_point
+from ecgtriage.train.thresholds import (apply_f1_thresholds, fallback_thresholds,
+                                        tune_f1_thresholds, tune_serious_threshold)
 
 
 def test_f1_thresholds_known_answer():
@@ -65,10 +65,10 @@ def test_tier_rule_differs_from_argmax_as_documented():
         [0.45, 0.35, 0.20],  # argmax Normal; below threshold → Normal
         [0.30, 0.36, 0.34],  # argmax Monitor; Serious 0.34 ≥ 0.25 → Serious
     ])
-    assert apply_tier_rule(p, 2, None).tolist() == [0, 2, 0, 1]
-    assert apply_tier_rule(p, 2, 0.25).tolist() == [2, 2, 0, 2]
+    assert serious_operating_point(p, 2, None).tolist() == [0, 2, 0, 1]
+    assert serious_operating_point(p, 2, 0.25).tolist() == [2, 2, 0, 2]
     # A high threshold sends a Serious-argmax record to the best other class.
-    assert apply_tier_rule(p, 2, 0.7).tolist() == [0, 1, 0, 1]
+    assert serious_operating_point(p, 2, 0.7).tolist() == [0, 1, 0, 1]
 
 
 def test_class_with_too_few_validation_positives_gets_the_weighted_fallback():

@@ -114,13 +114,13 @@ def run_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = train(cache, scheme, args.out, config, splits, resume=not args.no_resume)
     if int(os.environ.get("RANK", "0")) == 0:
-        import json
+        from ecgtriage.train.card import ModelCard
 
-        card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+        card = ModelCard.read(out)
         shown = ", ".join(f"{k} {v:g}" if k.startswith("n_") else f"{k} {v:.4f}"
-                          for k, v in card["val_metrics"].items())
+                          for k, v in card.val_metrics.items())
         print(f"wrote {out}: scheme {scheme.name} (version {scheme.version}), "
-              f"best epoch {card['best_epoch']} of {card['epochs_run']}, val {shown} "
+              f"best epoch {card.best_epoch} of {card.epochs_run}, val {shown} "
               f"({time.perf_counter() - start:.0f} s)")
     return 0
 
@@ -182,6 +182,6 @@ def run_export(args: argparse.Namespace) -> int:
 
     model, card = load_checkpoint(args.run)
     worst = export_onnx(model, args.out, dynamo=args.dynamo)
-    print(f"wrote {args.out}: {card['scheme']['name']} model, input (batch, {len(card['leads'])}, "
-          f"{card['n_samples']}) mV at {card['fs']:g} Hz, onnxruntime max |diff| {worst:.2g}")
+    print(f"wrote {args.out}: {card.scheme_name} model, input (batch, {len(card.leads)}, "
+          f"{card.n_samples}) mV at {card.fs:g} Hz, onnxruntime max |diff| {worst:.2g}")
     return 0

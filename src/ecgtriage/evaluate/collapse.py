@@ -36,10 +36,29 @@ CoarsenFn = Callable[[np.ndarray, Any], np.ndarray]
 
 
 def serious_operating_point(proba: Any, serious_index: int, threshold: float | None) -> np.ndarray:
-    """Tier decision at a Serious operating point.
+    """Tier decision at a Serious operating point: the project's one Serious decision rule.
 
     Serious where ``proba[:, serious_index] >= threshold``; elsewhere the argmax over the
-    other classes. ``threshold=None`` gives the plain argmax.
+    other classes. ``threshold=None`` (no operating point could be tuned) gives the plain
+    argmax. Compared with the argmax, a record whose P(Serious) is the largest but below the
+    threshold falls to the most probable other class, and one at or above the threshold is
+    Serious even when another class is more probable. ``ModelCard.decide`` (in
+    ``ecgtriage.train.card``) and common-ground scoring both call this function, so the
+    operating point means the same thing wherever it is applied.
+
+    Returns
+    -------
+    (N,) int64 class indices.
+
+    Examples
+    --------
+    >>> p = [[0.50, 0.20, 0.30], [0.20, 0.50, 0.30], [0.10, 0.30, 0.60]]
+    >>> serious_operating_point(p, 2, 0.25).tolist()
+    [2, 2, 2]
+    >>> serious_operating_point(p, 2, 0.7).tolist()  # 3rd: the best of the others
+    [0, 1, 1]
+    >>> serious_operating_point(p, 2, None).tolist()
+    [0, 1, 2]
     """
     p = as_proba(proba)
     if not 0 <= serious_index < p.shape[1]:
@@ -50,7 +69,7 @@ def serious_operating_point(proba: Any, serious_index: int, threshold: float | N
         raise ValueError(f"serious_threshold: expected a probability in [0, 1], found {threshold}")
     others = p.copy()
     others[:, serious_index] = -np.inf
-    return np.where(p[:, serious_index] >= threshold, serious_index, others.argmax(axis=1))
+    return np.where(p[:, serious_index] >= threshold, serious_index, others.argmax(axis=1)).astype(np.int64)
 
 
 def _default_collapse() -> CollapseFn:
@@ -175,71 +194,116 @@ def common_ground_scores(
         ``"not_derivable"`` with the reason.
     """
     p = as_proba(proba)
-    n = p.shape[0]
-    out: dict[str, Any] = {"not_derivable": {}}
     native_pred = None
     if source_scheme != "aha44":
-        if source_scheme not in class_names:
-            raise ValueError(f"class_names: expected an entry for {source_scheme!r}, found {sorted(class_names)}")
-        src_classes = list(class_names[source_scheme])
-        if len(src_classes) != p.shape[1]:
-            raise ValueError(
-                f"proba: expected {len(src_classes)} columns for {source_scheme}, found {p.shape[1]}"
-            )
-        if serious_class not in src_classes:
-            raise ValueError(f"serious_class: {serious_class!r} is not a class of {source_scheme}: {src_classes}")
-        native_pred = serious_operating_point(p, src_classes.index(serious_class), serious_threshold)
-
+        native_pred = _native_decisions(source_scheme, p, class_names, serious_class, serious_threshold)
+    out: dict[str, Any] = {"not_derivable": {}}
     for tier, y in targets.items():
         if tier not in class_names:
             raise ValueError(f"class_names: expected an entry for {tier!r}, found {sorted(class_names)}")
         classes = list(class_names[tier])
         yt = as_class_index(y, len(classes), f"targets[{tier!r}]")
         same_length(proba=p, **{f"targets[{tier!r}]": yt})
-        tier_proba = None
-        if source_scheme == "aha44":
-            y_pred = collapse_aha44(p, thresholds, tier, collapse_fn)
-            derivation = "collapsed from aha44"
-        elif tier == source_scheme:
-            y_pred, tier_proba = native_pred, p
-            derivation = "native"
-        elif source_scheme == "tier4":
-            index_map = coarsen_index_map(p.shape[1], tier, coarsen_fn)
-            y_pred = index_map[native_pred]
-            tier_proba = coarsen_proba(p, index_map, len(classes))
-            derivation = f"coarsened from {source_scheme}"
-        else:
+        derived = _tier_decisions(source_scheme, tier, p, native_pred, classes, thresholds,
+                                  collapse_fn, coarsen_fn)
+        if derived is None:
             out["not_derivable"][tier] = f"{tier} cannot be derived from {source_scheme} predictions"
             continue
-        y_pred = as_class_index(y_pred, len(classes), f"{tier} predictions")
-        if y_pred.size != n or (y_pred < 0).any():
-            raise ValueError(
-                f"{tier} predictions: expected {n} class indices >= 0, found {y_pred.size} "
-                f"with {int((y_pred < 0).sum())} negative"
-            )
+        y_pred, tier_proba, derivation = derived
         metrics = single_label_metrics(yt, tier_proba, y_pred=y_pred, class_names=classes)
-        entry = {
+        out[tier] = {
             "source_scheme": source_scheme,
             "derivation": derivation,
             "metrics": metrics,
+            # An aha44 model has no Serious operating point: its tier comes from code thresholds.
             "serious": serious_summary(
                 metrics, serious_class, serious_threshold if source_scheme != "aha44" else None
             ),
-            "bootstrap": None,
+            "bootstrap": None if patient_ids is None else _serious_bootstrap(
+                yt, tier_proba, y_pred, patient_ids, classes, serious_class, n_boot, seed),
         }
-        if patient_ids is not None:
-            boot = bootstrap_metrics(
-                yt, tier_proba, patient_ids, multilabel=False, y_pred=y_pred,
-                class_names=classes, n_boot=n_boot, seed=seed,
-            )
-            s = classes.index(serious_class)
-            entry["bootstrap"] = {
-                "accuracy": boot["summary"]["accuracy"],
-                "macro_f1": boot["summary"]["macro_f1"],
-                "serious_sensitivity": boot["per_class"][s]["recall"],
-                "serious_specificity": boot["per_class"][s]["specificity"],
-                "serious_ppv": boot["per_class"][s]["precision"],
-                **{k: boot[k] for k in ("n_boot", "seed", "alpha", "n_patients", "unit")},
-            }
-        out[tier] = entry
     return jsonable(out)
+
+
+def _native_decisions(
+    source_scheme: str,
+    p: np.ndarray,
+    class_names: Mapping[str, Sequence[str]],
+    serious_class: str,
+    serious_threshold: float | None,
+) -> np.ndarray:
+    """A tier model's own decisions at its Serious operating point, after checking that its
+    probabilities match its scheme (a column mismatch would silently mislabel every tier)."""
+    if source_scheme not in class_names:
+        raise ValueError(f"class_names: expected an entry for {source_scheme!r}, found {sorted(class_names)}")
+    src_classes = list(class_names[source_scheme])
+    if len(src_classes) != p.shape[1]:
+        raise ValueError(
+            f"proba: expected {len(src_classes)} columns for {source_scheme}, found {p.shape[1]}"
+        )
+    if serious_class not in src_classes:
+        raise ValueError(f"serious_class: {serious_class!r} is not a class of {source_scheme}: {src_classes}")
+    return serious_operating_point(p, src_classes.index(serious_class), serious_threshold)
+
+
+def _tier_decisions(
+    source_scheme: str,
+    tier: str,
+    p: np.ndarray,
+    native_pred: np.ndarray | None,
+    classes: list[str],
+    thresholds: Any,
+    collapse_fn: CollapseFn | None,
+    coarsen_fn: CoarsenFn | None,
+) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+    """(decisions, tier probabilities or None, derivation) of one model at ``tier``, or
+    ``None`` when ``tier`` cannot be derived from ``source_scheme`` (tier4 from tier3)."""
+    tier_proba = None
+    if source_scheme == "aha44":
+        y_pred = collapse_aha44(p, thresholds, tier, collapse_fn)
+        derivation = "collapsed from aha44"
+    elif tier == source_scheme:
+        y_pred, tier_proba = native_pred, p
+        derivation = "native"
+    elif source_scheme == "tier4":
+        index_map = coarsen_index_map(p.shape[1], tier, coarsen_fn)
+        y_pred = index_map[native_pred]
+        tier_proba = coarsen_proba(p, index_map, len(classes))
+        derivation = f"coarsened from {source_scheme}"
+    else:
+        return None
+    y_pred = as_class_index(y_pred, len(classes), f"{tier} predictions")
+    n = p.shape[0]
+    # as_class_index lets -1 through (an unknown target); a prediction must name a class.
+    if y_pred.size != n or (y_pred < 0).any():
+        raise ValueError(
+            f"{tier} predictions: expected {n} class indices >= 0, found {y_pred.size} "
+            f"with {int((y_pred < 0).sum())} negative"
+        )
+    return y_pred, tier_proba, derivation
+
+
+def _serious_bootstrap(
+    yt: np.ndarray,
+    tier_proba: np.ndarray | None,
+    y_pred: np.ndarray,
+    patient_ids: Sequence[Any],
+    classes: list[str],
+    serious_class: str,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Patient-level bootstrap intervals of the headline and Serious figures at one tier."""
+    boot = bootstrap_metrics(
+        yt, tier_proba, patient_ids, multilabel=False, y_pred=y_pred,
+        class_names=classes, n_boot=n_boot, seed=seed,
+    )
+    s = classes.index(serious_class)
+    return {
+        "accuracy": boot["summary"]["accuracy"],
+        "macro_f1": boot["summary"]["macro_f1"],
+        "serious_sensitivity": boot["per_class"][s]["recall"],
+        "serious_specificity": boot["per_class"][s]["specificity"],
+        "serious_ppv": boot["per_class"][s]["precision"],
+        **{k: boot[k] for k in ("n_boot", "seed", "alpha", "n_patients", "unit")},
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -10,11 +9,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ecgtriage import __version__, atomic
+from ecgtriage.models import create_model
+from ecgtriage.train.card import CARD, CARD_VERSION, ModelCard
 
-CARD_VERSION = 1
+__all__ = ["CARD", "CARD_VERSION", "WEIGHTS", "code_version", "load_checkpoint", "read_card",
+           "save_checkpoint"]
+
 WEIGHTS = "model.safetensors"
-CARD = "model_card.json"
-_REQUIRED = ("model", "fs", "n_samples", "leads", "units", "scheme", "objective", "thresholds")
 
 
 def code_version() -> dict:
@@ -30,54 +31,52 @@ def code_version() -> dict:
     return info
 
 
-def save_checkpoint(run_dir: str | Path, model: torch.nn.Module, card: dict) -> None:
-    """Write the weights (safetensors) and the model card (JSON) atomically."""
+def save_checkpoint(run_dir: str | Path, model: torch.nn.Module, card: ModelCard) -> None:
+    """Write the weights (safetensors) and the model card (JSON), each atomically.
+
+    The weights go first: a reader that finds a card (the marker of a finished run, see
+    ``ecgtriage.study.cells``) also finds the weights it describes.
+    """
     run_dir = Path(run_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic.atomic_path(run_dir / WEIGHTS) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "model": card["model"]["name"]})
-    atomic.write_json(run_dir / CARD, card)
+        save_file(state, str(tmp), metadata={"format": "pt", "model": card.model.name})
+    card.write(run_dir)
 
 
-def read_card(run_dir: str | Path) -> dict:
-    """The model card of a run directory, checked for the fields loading needs."""
-    path = Path(run_dir) / CARD
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: expected a run directory written by `ecgtriage train`")
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: cannot parse JSON: {exc}") from None
-    missing = [k for k in _REQUIRED if k not in card]
-    if missing:
-        raise ValueError(f"{path}: missing field(s) {', '.join(missing)}")
-    if card.get("card_version") != CARD_VERSION:
-        raise ValueError(f"{path}: card_version: expected {CARD_VERSION}, found {card.get('card_version')!r}")
-    return card
+def read_card(run_dir: str | Path) -> ModelCard:
+    """Transitional alias of :meth:`ModelCard.read`, kept while study code still imports it."""
+    return ModelCard.read(run_dir)
 
 
-def load_checkpoint(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_checkpoint(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelCard]:
     """Rebuild the model described by the run's card and load its weights.
 
     Returns
     -------
-    (model in eval mode with ``output_activation`` set, card dict)
-    """
-    from ecgtriage.models import create_model
+    (model in eval mode with ``output_activation`` set, its :class:`ModelCard`)
 
+    Raises
+    ------
+    FileNotFoundError
+        When the card or the weights are missing.
+    ModelCardError
+        When the card is invalid (see :meth:`ModelCard.read`).
+    ValueError
+        When the weights do not fit the architecture the card names.
+    """
     run_dir = Path(run_dir)
-    card = read_card(run_dir)
+    card = ModelCard.read(run_dir)
     weights = run_dir / WEIGHTS
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} does not exist (model card found beside it)")
-    spec = card["model"]
-    model = create_model(spec["name"], n_leads=len(card["leads"]), n_samples=int(card["n_samples"]),
-                         fs=float(card["fs"]), n_outputs=int(spec["n_outputs"]))
+    model = create_model(card.model.name, n_leads=len(card.leads), n_samples=card.n_samples,
+                         fs=card.fs, n_outputs=card.model.n_outputs)
     state = load_file(str(weights))
     expected = set(model.state_dict())
     if set(state) != expected:
-        raise ValueError(f"{weights}: tensors do not match model {spec['name']!r}: "
+        raise ValueError(f"{weights}: tensors do not match model {card.model.name!r}: "
                          f"missing {sorted(expected - set(state))[:5]}, unexpected {sorted(set(state) - expected)[:5]}")
     model.load_state_dict(state)
-    model.output_activation = card["objective"]["activation"]
+    model.output_activation = card.activation
     return model.to(device).eval(), card

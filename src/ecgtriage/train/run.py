@@ -18,7 +18,9 @@ import torch
 from ecgtriage import atomic
 from ecgtriage.config import save_resolved, to_dict
 from ecgtriage.data.dataset import SignalDataset
-from ecgtriage.train.checkpoint import CARD_VERSION, code_version, save_checkpoint
+from ecgtriage.models import create_model
+from ecgtriage.train.card import ModelCard, ModelSpec, ObjectiveSpec, SchemeSpec
+from ecgtriage.train.checkpoint import code_version, save_checkpoint
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.loop import fit
 from ecgtriage.train.objectives import build_objective
@@ -114,26 +116,20 @@ def train_on_arrays(
     -------
     The run directory.
     """
-    from ecgtriage.models import create_model
-
     out_dir = Path(out_dir)
     classes = [str(c) for c in classes]
-    n_classes = len(classes)
     for name, ds in (("training", train_ds), ("validation", val_ds)):
         if len(ds) == 0:
             raise ValueError(f"{name} split: expected at least one record with a known target, found none")
-    objective = build_objective(config.loss, multilabel=multilabel, ordered=ordered, n_classes=n_classes,
+    objective = build_objective(config.loss, multilabel=multilabel, ordered=ordered, n_classes=len(classes),
                                 y_train=train_ds.targets, pos_weight_max=config.pos_weight_max,
                                 focal_gamma=config.focal_gamma, class_weighting=config.class_weighting)
-    n_samples = model_window(config, fs, train_ds.n_samples)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)  # weight initialisation, identical on every rank
-        model = create_model(config.model, n_leads=train_ds.n_leads, n_samples=n_samples, fs=fs,
-                             n_outputs=objective.n_outputs)
-    model.output_activation = objective.activation
+    model = _initial_model(config, train_ds, fs, objective)
     train_counts = class_counts(train_ds.targets, classes, multilabel)
     trained = np.array([train_counts[c] > 0 for c in classes])
-    observable = np.ones(n_classes, bool) if class_observable is None else np.asarray(class_observable, bool)
+    observable = np.ones(len(classes), bool) if class_observable is None else np.asarray(class_observable, bool)
+    # Multi-label classes never seen in training, or impossible in this source, are masked from
+    # the loss and get no threshold; single-label softmax has no per-class mask.
     eligible = trained & observable if multilabel else None
     if _is_main_process():
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,44 +143,65 @@ def train_on_arrays(
     pos_weight = (objective.class_weight.numpy() if multilabel and objective.loss == "bce" else None)
     thresholds = decision_thresholds(val_ds.targets, result.val_proba, classes, multilabel, ordered,
                                      eligible, config, pos_weight)
-    contract = model.signal_contract
-    card = {
-        "card_version": CARD_VERSION,
-        "model": {"name": config.model, "n_outputs": objective.n_outputs,
-                  "n_parameters": int(sum(p.numel() for p in model.parameters()))},
-        "fs": contract.fs, "n_samples": contract.n_samples, "seconds": contract.seconds,
-        "leads": list(contract.leads), "units": "mV",
-        "scheme": {"name": scheme_name, "version": scheme_version, "classes": classes,
-                   "multilabel": multilabel, "ordered": ordered},
-        "objective": {
-            "loss": objective.loss, "activation": objective.activation,
-            "ordinal": objective.activation == "corn",
-            "classes_absent_from_training": [c for c, t in zip(classes, trained) if not t],
-            "classes_not_observable": [c for c, o in zip(classes, observable) if not o],
-            "masked_from_loss": ([c for c, t in zip(classes, trained) if not t] if multilabel else []),
-        },
-        "thresholds": thresholds,
-        "preprocessing": {**(preprocessing or {}), "window": "centre crop to n_samples when longer"},
-        "training_data": {
+    card = ModelCard(
+        model=ModelSpec(name=config.model, n_outputs=int(objective.n_outputs),
+                        n_parameters=int(sum(p.numel() for p in model.parameters()))),
+        **_input_contract(model),
+        scheme=SchemeSpec(name=scheme_name, version=scheme_version, classes=tuple(classes),
+                          multilabel=multilabel, ordered=ordered),
+        objective=_objective_spec(objective, classes, trained, observable, multilabel),
+        thresholds=thresholds,
+        preprocessing={**(preprocessing or {}), "window": "centre crop to n_samples when longer"},
+        training_data={
             **(data_summary or {}),
             "n": {"train": len(train_ds), "val": len(val_ds)},
             "class_counts": {"train": train_counts,
                              "val": class_counts(val_ds.targets, classes, multilabel)},
         },
-        "code_version": code_version(),
-        "seed": config.seed,
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "val_metrics": result.best_metrics,
-        "config": to_dict(config),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        code_version=code_version(),
+        seed=config.seed,
+        best_epoch=int(result.best_epoch),
+        epochs_run=len(result.history),
+        val_metrics=result.best_metrics,
+        config=to_dict(config),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
     save_checkpoint(out_dir, result.model, card)
     if val_ds.record_ids is not None:
         table = pd.DataFrame(result.val_proba, columns=[f"p_{c}" for c in classes])
         table.insert(0, "record_id", val_ds.record_ids)
         atomic.write_csv(out_dir / "val_predictions.csv", table)
     return out_dir
+
+
+def _initial_model(config: TrainConfig, train_ds: SignalDataset, fs: float, objective) -> torch.nn.Module:
+    """The untrained network, with its output activation set for prediction and the card."""
+    n_samples = model_window(config, fs, train_ds.n_samples)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # weight initialisation, identical on every rank
+        model = create_model(config.model, n_leads=train_ds.n_leads, n_samples=n_samples, fs=fs,
+                             n_outputs=objective.n_outputs)
+    model.output_activation = objective.activation
+    return model
+
+
+def _input_contract(model: torch.nn.Module) -> dict:
+    """The card's input-contract fields, read off the model so the card cannot disagree with it."""
+    contract = model.signal_contract
+    return {"fs": float(contract.fs), "n_samples": int(contract.n_samples),
+            "leads": tuple(contract.leads), "units": "mV"}
+
+
+def _objective_spec(objective, classes: list[str], trained: np.ndarray, observable: np.ndarray,
+                    multilabel: bool) -> ObjectiveSpec:
+    absent = tuple(c for c, t in zip(classes, trained) if not t)
+    return ObjectiveSpec(
+        loss=objective.loss, activation=objective.activation,
+        ordinal=objective.activation == "corn",
+        classes_absent_from_training=absent,
+        classes_not_observable=tuple(c for c, o in zip(classes, observable) if not o),
+        masked_from_loss=absent if multilabel else (),
+    )
 
 
 def split_datasets(cache, targets, splits: pd.DataFrame) -> tuple[dict[str, SignalDataset], dict]:

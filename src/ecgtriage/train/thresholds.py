@@ -8,8 +8,9 @@
   ``w`` has unweighted odds 1, ``w / (1 + w)`` (0.5 for an unweighted loss).
 * Ordered tiers: an operating point for the most severe class ("Serious"): the largest
   threshold ``t`` on ``P(Serious)`` whose validation sensitivity reaches the target. Decision
-  rule (:func:`apply_tier_rule`): predict Serious when ``P(Serious) ≥ t``, otherwise the argmax
-  over the remaining classes. Compared with a plain argmax, records whose ``P(Serious)`` is the
+  rule (``ecgtriage.evaluate.collapse.serious_operating_point``, applied to a trained model by
+  ``ModelCard.decide``): predict Serious when ``P(Serious) ≥ t``, otherwise the argmax over the
+  remaining classes. Compared with a plain argmax, records whose ``P(Serious)`` is the
   largest but below ``t`` fall to the most probable other class, and records with
   ``P(Serious) ≥ t`` become Serious even when another class is more probable; a lower ``t``
   trades specificity for sensitivity on the class that matters most for triage.
@@ -127,18 +128,3 @@ def tune_serious_threshold(
     spec = float((~called[negatives]).mean()) if negatives.any() else None
     return {**result, "threshold": threshold, "sensitivity": float(called[is_serious].mean()),
             "specificity": spec}
-
-
-def apply_tier_rule(proba: np.ndarray, serious: int, threshold: float | None) -> np.ndarray:
-    """(N,) class indices: Serious when ``P(serious) ≥ threshold``, else argmax of the others.
-
-    With ``threshold=None`` this is the plain argmax.
-    """
-    proba = np.asarray(proba, dtype=np.float64)
-    if threshold is None:
-        return proba.argmax(axis=1)
-    others = proba.copy()
-    others[:, serious] = -np.inf
-    decision = others.argmax(axis=1)
-    decision[proba[:, serious] >= threshold] = serious
-    return decision

@@ -1,5 +1,8 @@
 """A tiny learnable ECG-shaped task for smoke tests and benchmarks (no data files needed).
 
+Test-only code, so it lives beside the tests rather than in the library; the training
+benchmark imports it from here too.
+
 Each class owns a sinusoidal burst at its own frequency on its own lead; a record carries the
 bursts of its classes on top of Gaussian background noise. Multi-label: classes independent.
 Ordered single-label: class ``k`` carries the burst of amplitude proportional to ``k`` on every
