@@ -180,7 +180,7 @@ def test_example_config_loads():
 def test_records_without_patient_id_are_their_own_patients():
     import numpy as np
 
-    from ecgtriage.study_predict import patient_ids
+    from ecgtriage.data.ids import patient_ids
 
     got = patient_ids(["a", "b", "c", "d", "e"], ["", "15709.0", None, "P1", np.nan])
     assert got.tolist() == ["record:a", "15709", "record:c", "P1", "record:e"]

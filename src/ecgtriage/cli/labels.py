@@ -7,8 +7,6 @@ from pathlib import Path
 
 from ecgtriage.cli.options import add_data_path, add_parser
 
-DEFAULT_SCHEMES = ("aha44", "tier4", "tier3")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``labels`` to the CLI's subparsers."""
@@ -26,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_path(parser, "source folder or cache folder (from `ecgtriage prepare`)", dest="source")
     parser.add_argument(
         "--scheme", action="append", metavar="NAME_OR_CSV",
-        help=f"scheme name or scheme CSV (repeatable; default: {' '.join(DEFAULT_SCHEMES)}). "
-        "Built-in: aha44 tier4 tier3 tier3b all diagnostic subdiagnostic superdiagnostic form rhythm",
+        help="scheme name or scheme CSV (repeatable; default: the schemes the study compares, "
+        "ecgtriage.labels.DEFAULT_SCHEMES). Built-in: aha44 tier4 tier3 tier3b all diagnostic subdiagnostic superdiagnostic form rhythm",
     )
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="folder to write the tables to as CSV (default: print only, write nothing)")
@@ -56,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ecgtriage.atomic import write_csv, write_json
+    from ecgtriage.labels import DEFAULT_SCHEMES
     from ecgtriage.labels import splits as splits_mod
     from ecgtriage.labels import summary
     from ecgtriage.labels.schemes import load_scheme

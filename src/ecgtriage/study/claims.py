@@ -12,10 +12,8 @@ import math
 from collections import defaultdict
 from typing import Any
 
-#: Published numbers of the reference study (SPH → PTB-XL).
-PUBLISHED_TIER3_INTERNAL_F1 = 0.87
-PUBLISHED_TIER3_EXTERNAL_ACCURACY = 0.605
-PUBLISHED_TIER4_GAP = 0.02
+from ecgtriage.evaluate.reference import PUBLISHED
+
 #: A tier-4 gap counts as "about 2 %" when it lies in [0, this].
 TIER4_GAP_TOLERANCE = 0.05
 
@@ -117,10 +115,12 @@ def claims(scores: list[dict[str, Any]], schemes: list[str], internal: str,
         out.append(_claim(claim, f"{ext}: {observed}", criterion, verdict))
 
     # 2-3. Published point values fall inside this run's CIs.
+    tier3 = PUBLISHED["tier3"]
     for label, test_set, metric, published in (
-        ("3-tier internal macro-F1 is 0.87", internal, "macro_f1", PUBLISHED_TIER3_INTERNAL_F1),
-        ("3-tier external accuracy is 60.5 %", ext, "accuracy",
-         PUBLISHED_TIER3_EXTERNAL_ACCURACY),
+        (f"3-tier internal macro-F1 is {tier3.internal_f1:g}", internal, "macro_f1",
+         tier3.internal_f1),
+        (f"3-tier external accuracy is {100 * tier3.external_accuracy:g} %", ext, "accuracy",
+         tier3.external_accuracy),
     ):
         criterion = f"supported if {published:g} lies inside this run's 95 % CI"
         ci = metric_ci(lookup, "tier3", test_set, "native", metric) if test_set else None
@@ -151,7 +151,7 @@ def claims(scores: list[dict[str, Any]], schemes: list[str], internal: str,
     # 5. tier4 only about 2 % below tier3.
     label = "The 4-tier model is only about 2 % below the 3-tier model"
     criterion = (f"internal macro-F1 difference tier3 − tier4 between 0 and "
-                 f"{TIER4_GAP_TOLERANCE:g} (published ≈ {PUBLISHED_TIER4_GAP:g})")
+                 f"{TIER4_GAP_TOLERANCE:g} (published ≈ {PUBLISHED['tier4'].gap_below_tier3:g})")
     t3 = metric_ci(lookup, "tier3", internal, "native", "macro_f1")
     t4 = metric_ci(lookup, "tier4", internal, "native", "macro_f1")
     if t3 is None or t4 is None:

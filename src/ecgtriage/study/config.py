@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ecgtriage import config as cfgmod
+from ecgtriage.errors import ConfigError
 from ecgtriage.evaluate.robustness import CORRUPTIONS
+from ecgtriage.labels import DEFAULT_SCHEMES
 from ecgtriage.signal.preprocess import PreprocessConfig
 from ecgtriage.train.config import TrainConfig
 
-#: Label schemes of the reference study, in the order the report lists them.
-DEFAULT_SCHEMES: tuple[str, ...] = ("aha44", "tier4", "tier3")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def load_study_config(path: str | Path | None = None, **overrides: Any) -> Study
 
     Raises
     ------
-    ValueError
+    ConfigError
         On unknown keys or wrong types, naming the file and the key.
     """
     cfg = StudyConfig()
@@ -148,7 +148,7 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 def _set_dotted(obj: Any, parts: list[str], value: Any, full: str, where: str) -> Any:
     names = {f.name for f in dataclasses.fields(obj)}
     if parts[0] not in names:
-        raise ValueError(f"override {full}: unknown setting {parts[0]!r}; expected one of "
+        raise ConfigError(f"override {full}: unknown setting {parts[0]!r}; expected one of "
                          f"{', '.join(sorted(names))}")
     if len(parts) == 1:
         current = cfgmod.to_dict(obj)
@@ -162,26 +162,26 @@ def _set_dotted(obj: Any, parts: list[str], value: Any, full: str, where: str) -
 def validate(cfg: StudyConfig) -> None:
     """Reject settings that would only fail later, with the setting's name in the message."""
     if not cfg.schemes:
-        raise ValueError("schemes: expected at least one label scheme, found none")
+        raise ConfigError("schemes: expected at least one label scheme, found none")
     if len(set(cfg.schemes)) != len(cfg.schemes):
-        raise ValueError(f"schemes: expected distinct names, found {cfg.schemes}")
+        raise ConfigError(f"schemes: expected distinct names, found {cfg.schemes}")
     if not cfg.seeds:
-        raise ValueError("seeds: expected at least one seed, found none")
+        raise ConfigError("seeds: expected at least one seed, found none")
     if cfg.data.train is None and cfg.data.external:
-        raise ValueError("data.external: given without data.train; pass --train as well "
+        raise ConfigError("data.external: given without data.train; pass --train as well "
                          "(or neither, for the synthetic study)")
     syn = cfg.data.synthetic
     if syn.n_train < 30 or syn.n_external < 10:
-        raise ValueError(
+        raise ConfigError(
             f"data.synthetic: expected n_train >= 30 and n_external >= 10 so that every split "
             f"has records, found n_train={syn.n_train}, n_external={syn.n_external}"
         )
     for name in [*cfg.evaluation.corruptions, *cfg.evaluation.severities]:
         if name not in CORRUPTIONS:
-            raise ValueError(f"evaluation.corruptions: unknown corruption {name!r}; expected "
+            raise ConfigError(f"evaluation.corruptions: unknown corruption {name!r}; expected "
                              f"some of {', '.join(sorted(CORRUPTIONS))}")
     if cfg.evaluation.bootstrap < 0:
-        raise ValueError(f"evaluation.bootstrap: expected >= 0, found {cfg.evaluation.bootstrap}")
+        raise ConfigError(f"evaluation.bootstrap: expected >= 0, found {cfg.evaluation.bootstrap}")
     if not 0 < cfg.evaluation.bootstrap_ci < 1:
-        raise ValueError(f"evaluation.bootstrap_ci: expected in (0, 1), "
+        raise ConfigError(f"evaluation.bootstrap_ci: expected in (0, 1), "
                          f"found {cfg.evaluation.bootstrap_ci}")

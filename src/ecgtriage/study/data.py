@@ -19,6 +19,7 @@ import pandas as pd
 from ecgtriage import atomic
 from ecgtriage.data.cache import Cache, is_cache, open_cache
 from ecgtriage.data.ids import patient_ids
+from ecgtriage.errors import DataError
 from ecgtriage.data.prepare import prepare
 from ecgtriage.io.sources import open_source
 from ecgtriage.labels.splits import make_splits
@@ -80,7 +81,7 @@ def prepare_dataset(path: str | Path, name: str, role: str, study_dir: Path,
         cache = open_cache(src)
         expected_n = int(round(preprocess.fs * preprocess.seconds))
         if abs(cache.fs - preprocess.fs) > 1e-6 or cache.n_samples != expected_n:
-            raise ValueError(
+            raise DataError(
                 f"cache {src}: prepared at {cache.fs:g} Hz × {cache.n_samples} samples; the "
                 f"study expects {preprocess.fs:g} Hz × {expected_n} samples (preprocess.fs, "
                 f"preprocess.seconds): pass the source folder instead so it is re-prepared"
@@ -89,7 +90,7 @@ def prepare_dataset(path: str | Path, name: str, role: str, study_dir: Path,
         cache = prepare(open_source(src), study_dir / "data" / "caches" / name, preprocess,
                         workers=workers)
     if len(cache) == 0:
-        raise ValueError(f"data set {src}: no usable records after preparation "
+        raise DataError(f"data set {src}: no usable records after preparation "
                          f"(see {cache.path / 'excluded.csv'})")
     return Dataset(name=name, role=role, cache=cache, source=str(src))
 

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ecgtriage import atomic
 from ecgtriage.data.ids import patient_ids
+from ecgtriage.errors import DataError
 from ecgtriage.evaluate.robustness import CORRUPTIONS, corruption_rng
 from ecgtriage.study.cells import Cell
 from ecgtriage.study.config import StudyConfig
@@ -43,7 +44,7 @@ def probabilities(table: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
     cols = prob_columns(classes)
     missing = [c for c in cols if c not in table.columns]
     if missing:
-        raise ValueError(f"predictions table: missing column(s) {', '.join(missing[:3])}; "
+        raise DataError(f"predictions table: missing column(s) {', '.join(missing[:3])}; "
                          f"expected one per class of the model")
     return table[cols].to_numpy(dtype=np.float32)
 

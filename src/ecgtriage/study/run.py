@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ecgtriage import atomic
 from ecgtriage import config as cfgmod
+from ecgtriage.errors import ConfigError
 from ecgtriage.labels import load_scheme
 from ecgtriage.study.cells import Cell, make_cells, splits_fingerprint
 from ecgtriage.study.config import StudyConfig, load_study_config
@@ -118,7 +119,7 @@ def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = N
     cells = grid(cfg, plan, study)
     untrained = [c.id for c in cells if not c.trained]
     if untrained:
-        raise ValueError(f"{study}: model(s) {', '.join(untrained)} are not trained; finish the "
+        raise ConfigError(f"{study}: model(s) {', '.join(untrained)} are not trained; finish the "
                          f"study with `ecgtriage study --config {config_path}` first")
     entries = []
     added_path = study / ADDED_FILE
@@ -130,7 +131,7 @@ def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = N
     if existing is None:
         wanted = safe_name(name) if name else safe_name(Path(source).name)
         if name and (wanted in used or wanted in {e["name"] for e in entries}):
-            raise ValueError(f"--name {name}: a test set of that name is already in {study}")
+            raise ConfigError(f"--name {name}: a test set of that name is already in {study}")
         new_name = unique_name(wanted, used | {e["name"] for e in entries})
         prepare_dataset(source, new_name, "added", study, cfg.preprocess, cfg.data.workers)
         entries.append({"name": new_name, "source": source})

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from ecgtriage.atomic import nan_to_none
 from ecgtriage.evaluate.bootstrap import bootstrap_metrics
 from ecgtriage.evaluate.calibration import calibration_report
 from ecgtriage.evaluate.collapse import common_ground_scores
@@ -54,18 +55,11 @@ def ci_entry(summary: dict[str, Any] | None, name: str, point: Any = None
     """``{value, lo, hi}`` of a bootstrap summary entry, or the point estimate alone."""
     entry = (summary or {}).get(name)
     if entry is None:
-        value = _finite(point)
+        value = nan_to_none(point)
         return None if value is None else {"value": value, "lo": None, "hi": None}
     value = entry.get("estimate", point)
-    return {"value": _finite(value), "lo": _finite(entry.get("low")),
-            "hi": _finite(entry.get("high"))}
-
-
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return None if np.isnan(x) else x
+    return {"value": nan_to_none(value), "lo": nan_to_none(entry.get("low")),
+            "hi": nan_to_none(entry.get("high"))}
 
 
 def score_view(y_true: np.ndarray, proba: np.ndarray | None, y_pred: np.ndarray,
@@ -87,7 +81,7 @@ def score_view(y_true: np.ndarray, proba: np.ndarray | None, y_pred: np.ndarray,
     if proba is not None and point["n_records"] > 0:
         cal = calibration_report(y_true, proba, multilabel=multilabel, class_names=classes,
                                  class_mask=class_mask)
-        metrics["ece"] = _finite(cal["ece"])
+        metrics["ece"] = nan_to_none(cal["ece"])
         d = cal["diagram"]
         reliability = {"confidence": d["confidence"], "accuracy": d["accuracy"],
                        "count": d["count"]}

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ecgtriage.errors import DataError
 from ecgtriage.labels import Targets, load_scheme, statement_table, targets_for_cache
 from ecgtriage.study.data import Dataset
 from ecgtriage.study.testsets import TestSet
@@ -52,7 +53,7 @@ class StudyTargets:
         targets, pos = self.get(dataset, scheme_name)
         missing = [r for r in ids if r not in pos.index]
         if missing:
-            raise ValueError(f"data set {dataset.name}: record {missing[0]!r} has no target for "
+            raise DataError(f"data set {dataset.name}: record {missing[0]!r} has no target for "
                              f"scheme {scheme_name}")
         return targets, pos.loc[list(ids)].to_numpy()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 
+from ecgtriage.atomic import json_safe
 from ecgtriage.evaluate.rare_unseen import rare_unseen_analysis, training_counts
 from ecgtriage.labels import load_scheme
 from ecgtriage.study.cells import Cell
@@ -49,7 +49,7 @@ def rare_unseen_section(plan: DataPlan, cells: Sequence[Cell], clean: Sequence[T
             test_statements, counts, len(tr), code_classes, dataset=ts.name,
             aha44=aha44, tiers=tiers or None,
             by="aha_code" if ts.dataset.format == "sph" else "statement")
-        rows += [_nan_to_none(r) for r in table.to_dict("records")]
+        rows += [json_safe(r) for r in table.to_dict("records")]
         headline += _headline_rows(head, ts.name)
         if ts.kind != "internal" and "aha44_code_f1" in table:
             rare = table[table["group"] == "rare"].drop_duplicates("aha_code")
@@ -101,7 +101,3 @@ def _heatmap_rows(rows: list[dict[str, Any]], schemes: list[str]) -> list[dict[s
         out.append({"statement": f"{r['statement']} · {r['dataset']}", "status": r["group"],
                     "n": r.get("n_records"), "detection": detection})
     return out
-
-
-def _nan_to_none(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}

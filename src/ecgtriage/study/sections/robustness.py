@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from ecgtriage.atomic import nan_to_none
 from ecgtriage.evaluate.robustness import CORRUPTIONS, degradation_summary
 from ecgtriage.study.score import ROBUSTNESS_METRIC, ROBUSTNESS_VIEW
 
@@ -27,15 +27,11 @@ def robustness_section(curves: list[dict[str, Any]], skipped: list[dict[str, Any
         table = degradation_summary(frame, "value", group_by=("scheme", "seed", "test_set"))
         summary = [
             {"scheme": r["scheme"], "seed": int(r["seed"]), "test_set": r["test_set"],
-             "corruption": r["corruption"], "clean": _none(r["clean"]),
-             "auc": _none(r["auc_normalised"]), "at_worst": _none(r["at_worst"]),
+             "corruption": r["corruption"], "clean": nan_to_none(r["clean"]),
+             "auc": nan_to_none(r["auc_normalised"]), "at_worst": nan_to_none(r["at_worst"]),
              "status": r["status"]}
             for r in table.to_dict("records")
         ]
     return {"metric_label": f"{ROBUSTNESS_VIEW.replace('tier', '')}-tier "
                             f"{ROBUSTNESS_METRIC.replace('_', '-').replace('f1', 'F1')}",
             "curves": curves, "summary": summary, "skipped": skipped}
-
-
-def _none(value: Any) -> Any:
-    return None if isinstance(value, float) and np.isnan(value) else value
