@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 
@@ -11,7 +10,6 @@ import pytest
 
 from ecgtriage.errors import UserError
 from ecgtriage.train.card import CARD, CARD_VERSION, ModelCard, ModelCardError
-from ecgtriage.train.checkpoint import read_card
 
 # The trainer's historical top-level keys; a card written today must carry exactly these.
 LEGACY_KEYS = {"card_version", "model", "fs", "n_samples", "seconds", "leads", "units", "scheme",
@@ -239,18 +237,3 @@ def test_decide_refuses_probabilities_of_another_width():
     card = ModelCard.from_dict(tier_dict())
     with pytest.raises(ValueError, match=r"proba: expected shape \(N, 3\) for the tier3 classes"):
         card.decide(np.full((2, 4), 0.25))
-
-
-# ---- transitional access for code still written against the dict card --------------------------
-
-
-def test_dict_style_access_and_read_card_alias(tmp_path):
-    d = tier_dict()
-    ModelCard.from_dict(d).write(tmp_path)
-    card = read_card(tmp_path)
-    assert isinstance(card, ModelCard)
-    assert card["scheme"]["classes"] == ["Normal", "Monitor", "Serious"]
-    assert card.get("thresholds") == d["thresholds"] and card.get("nope", 7) == 7
-    with pytest.raises(KeyError):
-        card["nope"]
-    assert copy.deepcopy(card) == card

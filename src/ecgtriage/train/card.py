@@ -533,17 +533,3 @@ class ModelCard:
         if operating_point and self.serious_index is not None:
             return serious_operating_point(p, self.serious_index, self.serious_threshold).astype(np.int64)
         return p.argmax(axis=1).astype(np.int64)
-
-    # ---- transitional mapping access -------------------------------------------------------
-    # Study code written against the old dict card (``card["scheme"]["classes"]``,
-    # ``card.get("thresholds")``) keeps working until it is switched to the attributes above;
-    # remove these two once nothing indexes a card by string.
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in _KEYS:
-            raise KeyError(key)
-        return self.to_dict()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in _KEYS else default
-

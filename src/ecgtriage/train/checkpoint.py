@@ -12,8 +12,7 @@ from ecgtriage import __version__, atomic
 from ecgtriage.models import create_model
 from ecgtriage.train.card import CARD, CARD_VERSION, ModelCard
 
-__all__ = ["CARD", "CARD_VERSION", "WEIGHTS", "code_version", "load_checkpoint", "read_card",
-           "save_checkpoint"]
+__all__ = ["CARD", "CARD_VERSION", "WEIGHTS", "code_version", "load_checkpoint", "save_checkpoint"]
 
 WEIGHTS = "model.safetensors"
 
@@ -42,11 +41,6 @@ def save_checkpoint(run_dir: str | Path, model: torch.nn.Module, card: ModelCard
     with atomic.atomic_path(run_dir / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "model": card.model.name})
     card.write(run_dir)
-
-
-def read_card(run_dir: str | Path) -> ModelCard:
-    """Transitional alias of :meth:`ModelCard.read`, kept while study code still imports it."""
-    return ModelCard.read(run_dir)
 
 
 def load_checkpoint(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelCard]:
