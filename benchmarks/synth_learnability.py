@@ -24,7 +24,7 @@ FS = 500
 
 def _simulate(job: tuple[int, int, str]) -> np.ndarray:
     seed, index, aha = job
-    from ecgtriage.labels.grammar import parse_aha_code
+    from ecgtriage.io.aha_code import parse_aha_code
     from ecgtriage.synth import simulator
     from ecgtriage.synth.device import sph_device
 

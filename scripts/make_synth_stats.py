@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ecgtriage.labels.grammar import format_statements, parse_aha_code
+from ecgtriage.io.aha_code import format_statements, parse_aha_code
 
 REPO = Path(__file__).resolve().parents[1]
 MI_SCP = {"IMI", "ASMI", "ILMI", "AMI", "ALMI", "LMI", "IPLMI", "IPMI", "PMI",

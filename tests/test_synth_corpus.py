@@ -14,7 +14,7 @@ import pytest
 import wfdb
 from scipy import signal as sps
 
-from ecgtriage.labels.grammar import parse_aha_code
+from ecgtriage.io.aha_code import parse_aha_code
 from ecgtriage.synth import corpus, device, labelsets
 
 HAVE_SIMULATOR = importlib.util.find_spec("ecgtriage.synth.simulator") is not None

@@ -552,7 +552,7 @@ def test_age_and_sex_shift_patients():
 
 
 def test_statement_forms_are_equivalent():
-    from ecgtriage.labels.grammar import parse_aha_code
+    from ecgtriage.io.aha_code import parse_aha_code
 
     a = sim("50+346;106", seed=5)
     b = sim(["50+346", "106"], seed=5)

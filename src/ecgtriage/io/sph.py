@@ -18,7 +18,7 @@ from ecgtriage.io.base import (
     problems_frame,
 )
 from ecgtriage.io.record import ECGRecord
-from ecgtriage.labels.grammar import parse_aha_code
+from ecgtriage.io.aha_code import parse_aha_code
 from ecgtriage.leads import CANONICAL_LEADS
 
 METADATA_FILE = "metadata.csv"
@@ -58,7 +58,7 @@ class SphSource(Source):
     """An SPH folder: ``metadata.csv``, optional ``code.csv``, ``records/<ECG_ID>.h5`` (or flat
     ``<ECG_ID>.h5``) each holding dataset ``ecg`` of shape (12, N), float16, mV, 500 Hz.
 
-    Statements are parsed with :func:`ecgtriage.labels.grammar.parse_aha_code` (exact
+    Statements are parsed with :func:`ecgtriage.io.aha_code.parse_aha_code` (exact
     duplicates dropped); with ``code.csv`` present an unknown code or modifier is a problem.
     A folder with metadata but no signal files still gives ``metadata()``.
     """

@@ -1,7 +1,7 @@
 """Label schemes as versioned data: SPH AHA statements, PTB-XL SCP and Challenge SNOMED codes →
 ``aha44`` / ``tier4`` / ``tier3`` (and the PTB-XL benchmark ladder or user schemes), splits."""
 
-from ecgtriage.labels.grammar import Statement, format_statements, parse_aha_code
+from ecgtriage.io.aha_code import Statement, format_statements, parse_aha_code
 from ecgtriage.labels.schemes import (
     DEFAULT_SCHEMES,
     Scheme,

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from ecgtriage.errors import ConfigError
 from ecgtriage.labels import tables
 from ecgtriage.labels.conditions import RecordContext
-from ecgtriage.labels.grammar import parse_aha_code
+from ecgtriage.io.aha_code import parse_aha_code
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Collection
 import numpy as np
 import pandas as pd
 
-from ecgtriage.labels.grammar import parse_aha_code
+from ecgtriage.io.aha_code import parse_aha_code
 
 #: Mean records per patient in PTB-XL v1.0.1 (21,837 records of 18,885 patients, Wagner 2020).
 PTBXL_RECORDS_PER_PATIENT = 21837 / 18885

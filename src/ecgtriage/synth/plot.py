@@ -104,7 +104,7 @@ def _tier(aha_code: str, signal: np.ndarray, fs: float) -> str:
 
 
 def _describe(aha_code: str) -> str:
-    from ecgtriage.labels.grammar import parse_aha_code
+    from ecgtriage.io.aha_code import parse_aha_code
     from ecgtriage.synth.labelsets import table
 
     codes = table("sph_code.csv")
@@ -136,7 +136,7 @@ def synth_figure(
     import matplotlib.pyplot as plt
 
     from ecgtriage.atomic import atomic_path
-    from ecgtriage.labels.grammar import parse_aha_code
+    from ecgtriage.io.aha_code import parse_aha_code
     from ecgtriage.synth import simulator
     from ecgtriage.synth.device import sph_device
 

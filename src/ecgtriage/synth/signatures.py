@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from ecgtriage.errors import ConfigError
-from ecgtriage.labels.grammar import Statement
+from ecgtriage.io.aha_code import Statement
 
 #: The 44 primary SPH statements (AHA/ACC/HRS 2007 codes) and their names.
 SPH_STATEMENTS: dict[int, str] = {
@@ -188,7 +188,7 @@ def parse_statements(statements: str | Iterable[str]) -> Findings:
     """Parse statements into findings.
 
     ``statements`` is one ``";"``-joined string (``"50+346;106"``) or a sequence of strings
-    (``["50+346", "PACE"]``) or of :class:`ecgtriage.labels.grammar.Statement`; an empty
+    (``["50+346", "PACE"]``) or of :class:`ecgtriage.io.aha_code.Statement`; an empty
     sequence means a normal sinus record.
 
     Raises

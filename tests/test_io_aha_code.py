@@ -2,7 +2,7 @@
 
 import pytest
 
-from ecgtriage.labels.grammar import Statement, format_statements, parse_aha_code
+from ecgtriage.io.aha_code import Statement, format_statements, parse_aha_code
 from ecgtriage.labels.tables import aha_modifier_codes, aha_primary_codes
 
 KNOWN = {int(c) for c in aha_primary_codes()}

@@ -1,4 +1,4 @@
-"""The SPH ``AHA_Code`` grammar: ``;``-separated statements, each ``code`` or ``code+modifier``.
+"""The SPH ``AHA_Code`` field grammar (a file-format concern, so it lives in ``io``): ``;``-separated statements, each ``code`` or ``code+modifier``.
 
 Examples: ``22;23``, ``30+310``, ``60+310;147``, ``145+363;145+362``. Exact duplicate statements
 (``1;1``) are dropped; the same primary code with different modifiers is kept as two statements
