@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from ecgtriage import atomic
+from ecgtriage.errors import UserError
 from ecgtriage.train.objectives import to_probabilities
 
 
@@ -33,8 +35,14 @@ def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None
 
     Returns
     -------
-    The largest absolute difference found; raises ``ValueError`` when it exceeds ``atol``.
+    The largest absolute difference found; raises ``ValueError`` when it exceeds ``atol``, and
+    ``UserError`` when the ``onnx`` extra (onnx, onnxruntime; onnxscript for ``dynamo``) is missing.
     """
+    needed = ("onnx", "onnxruntime") + (("onnxscript",) if dynamo else ())
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"ONNX export needs {', '.join(missing)} (not installed): "
+                        "pip install 'ecgtriage[onnx]'")
     import onnxruntime as ort
 
     activation = activation or getattr(model, "output_activation", None)

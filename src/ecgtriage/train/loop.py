@@ -229,14 +229,18 @@ def update_best(state: FitState, model, proba: np.ndarray, metrics: dict, metric
     return improved
 
 
+_TENSORBOARD_NOTE_SHOWN = False
+
+
 def write_epoch(out_dir: Path, writer, state: FitState, row: dict, config: TrainConfig, model,
                 optimizer, scheduler, scaler) -> None:
     """metrics.csv, TensorBoard scalars and last.pt after an epoch (rank 0)."""
     write_metrics(out_dir / "metrics.csv", state.history)
-    for key, val in row.items():
-        if isinstance(val, float):
-            writer.add_scalar(key, val, row["epoch"])
-    writer.flush()
+    if writer is not None:
+        for key, val in row.items():
+            if isinstance(val, float):
+                writer.add_scalar(key, val, row["epoch"])
+        writer.flush()
     save_state(out_dir / "last.pt", config, state, model, optimizer, scheduler, scaler)
 
 
@@ -252,8 +256,8 @@ def fit(model: torch.nn.Module, objective: Objective, train_ds: SignalDataset, v
     objective : loss from ``build_objective``.
     train_ds, val_ds : datasets of full cached windows (cropped here to the model window).
     config : training settings.
-    out_dir : run directory; ``metrics.csv``, ``tensorboard/`` and ``last.pt`` are written
-        there (rank 0 only).
+    out_dir : run directory; ``metrics.csv``, ``tensorboard/`` (when TensorBoard is installed)
+        and ``last.pt`` are written there (rank 0 only).
     eligible : (C,) bool, classes counted in the multi-label validation metric.
     multilabel : whether targets are multi-hot.
     resume : continue from ``out_dir/last.pt`` when it exists.
@@ -302,9 +306,16 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
     writer = None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=state.epoch)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # optional extra; metrics.csv holds the same numbers
+            global _TENSORBOARD_NOTE_SHOWN
+            if show and not _TENSORBOARD_NOTE_SHOWN:
+                _TENSORBOARD_NOTE_SHOWN = True  # once per process (a study trains many runs)
+                tqdm.write("TensorBoard is not installed: no tensorboard/ logs (metrics.csv has every "
+                           "epoch); pip install 'ecgtriage[tensorboard]' to get them")
+        else:
+            writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=state.epoch)
     generator = torch.Generator(device=train_src.x.device if train_src.in_memory else device)
     try:
         for epoch in range(state.epoch, config.epochs):
