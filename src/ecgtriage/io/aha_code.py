@@ -1,4 +1,6 @@
-"""The SPH ``AHA_Code`` field grammar (a file-format concern, so it lives in ``io``): ``;``-separated statements, each ``code`` or ``code+modifier``.
+"""The SPH ``AHA_Code`` field grammar: ``;``-separated statements, ``code`` or ``code+modifier``.
+
+It is part of reading the SPH metadata file, so it lives in ``io``; ``labels`` builds on it.
 
 Examples: ``22;23``, ``30+310``, ``60+310;147``, ``145+363;145+362``. Exact duplicate statements
 (``1;1``) are dropped; the same primary code with different modifiers is kept as two statements
