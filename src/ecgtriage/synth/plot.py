@@ -130,22 +130,13 @@ def synth_figure(
     Each panel is titled with the record's tier4 class (from ``ecgtriage.labels``) and the
     statements' descriptions.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ecgtriage.atomic import atomic_path
     from ecgtriage.io.aha_code import parse_aha_code
     from ecgtriage.synth import simulator
     from ecgtriage.synth.device import sph_device
 
     if not examples:
         raise ConfigError("no examples to draw; expected AHA codes such as '50+346'")
-    width_in = (CAL_MM + 10 * MM_PER_S) / 25.4 + 0.4
-    panel_in = (ROW_MM * 4 + 8.0) / 25.4 + 0.7
-    fig, axes = plt.subplots(len(examples), 1, figsize=(width_in, panel_in * len(examples)),
-                             squeeze=False)
+    fig, axes = _figure(len(examples))
     for k, aha in enumerate(examples):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
         statements = [str(s) for s in parse_aha_code(aha, where="--codes")]
@@ -153,9 +144,45 @@ def synth_figure(
         clean = simulator.simulate_ecg(statements, fs, 10.0, rng, patient=patient)
         sig = sph_device(clean, fs, rng).astype(np.float32)
         draw_ecg(axes[k, 0], sig, fs, title=f"{_tier(aha, sig, fs)}: {_describe(aha)}")
+    return _save(fig, out, dpi)
+
+
+def _figure(n_panels: int):
+    """A matplotlib figure sized so each panel prints at true 25 mm/s, 10 mm/mV."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width_in = (CAL_MM + 10 * MM_PER_S) / 25.4 + 0.4
+    panel_in = (ROW_MM * 4 + 8.0) / 25.4 + 0.7
+    return plt.subplots(n_panels, 1, figsize=(width_in, panel_in * n_panels), squeeze=False)
+
+
+def _save(fig, out: str | Path, dpi: int) -> Path:
+    import matplotlib.pyplot as plt
+
+    from ecgtriage.atomic import atomic_path
+
     fig.tight_layout()
     path = Path(out)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
+
+
+def record_figure(signal: np.ndarray, fs: float, out: str | Path, title: str = "",
+                  dpi: int = 110) -> Path:
+    """Save one (12, n) mV record as a clinical printout (up to its first 10 s).
+
+    Records shorter than 10 s are drawn over their whole length (at least 2 s is needed for
+    a readable 3 x 4 layout).
+    """
+    sig = np.asarray(signal, dtype=np.float64)
+    seconds = min(10.0, sig.shape[-1] / float(fs))
+    if seconds < 2.0:
+        raise ConfigError(f"record is {seconds:.2f} s long; expected at least 2 s to draw")
+    fig, axes = _figure(1)
+    draw_ecg(axes[0, 0], sig, fs, title=title, seconds=seconds)
+    return _save(fig, out, dpi)
