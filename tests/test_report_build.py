@@ -171,3 +171,19 @@ def test_formatters():
     assert format_pct(None) == format_pct(float("nan")) == format_pct(np.float32("nan")) == "–"
     assert format_num(np.nan) == format_num(None) == "–" and format_num("n/a") == "n/a"
     assert format_num(0.12345) == "0.123" and format_num(np.int64(12), digits=0) == "12"
+
+
+def test_exclusions_are_listed_by_reason_with_their_records_collapsed():
+    from ecgtriage.report import render_report
+
+    results = fake_results()
+    results["exclusions"] = [
+        {"dataset": "held_out", "reason": "<file>: record is N s long", "n": 3,
+         "records": [{"record_id": f"r{i}", "file": f"records/r{i}.hea", "reason": ""}
+                     for i in range(3)]},
+        {"dataset": "held_out", "reason": "no tier3 label (undeterminable)", "n": 1},
+    ]
+    html = render_report(results)
+    section = html[html.index("Excluded records"):html.index("Every model on every test set")]
+    assert section.count("<details>") == 1  # one group per reason, not one row per file
+    assert "r2 · records/r2.hea" in section and "no tier3 label" in section
