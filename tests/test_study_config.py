@@ -19,7 +19,7 @@ def test_defaults_are_the_reference_grid():
     assert cfg.seeds == [0]
     assert cfg.preprocess.fs == 100.0 and cfg.preprocess.seconds == 10.0
     assert cfg.data.train is None  # synthetic study
-    assert cfg.train.device == "cpu"
+    assert cfg.train.device == "auto"  # as `train`: a GPU when one is visible
 
 
 def test_partial_toml_keeps_study_defaults_and_cli_overrides_win(tmp_path):

@@ -20,6 +20,8 @@ from typing import Any
 import pandas as pd
 
 from ecgtriage import config as cfgmod
+from ecgtriage.signal.preprocess import PreprocessConfig
+from ecgtriage.train.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,8 @@ def make_cells(
     study_dir: Path,
     schemes: list[str],
     seeds: list[int],
-    train_config: Any,
-    preprocess: Any,
+    train_config: TrainConfig,
+    preprocess: PreprocessConfig,
     data_fingerprint: dict[str, Any],
     scheme_versions: dict[str, str],
 ) -> list[Cell]:

@@ -34,7 +34,11 @@ def _mean_ci(cis: list[dict[str, Any]]) -> dict[str, Any] | None:
             "n_seeds": len(values)}
 
 
-def score_lookup(scores: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict]]:
+#: (scheme, test set, view) → score entries (one per seed).
+Lookup = dict[tuple[str, str, str], list[dict[str, Any]]]
+
+
+def score_lookup(scores: list[dict[str, Any]]) -> Lookup:
     """(scheme, test set, view) → score entries (one per seed)."""
     out: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for s in scores:
@@ -42,7 +46,7 @@ def score_lookup(scores: list[dict[str, Any]]) -> dict[tuple[str, str, str], lis
     return out
 
 
-def metric_ci(lookup, scheme: str, test_set: str, view: str, metric: str) -> dict | None:
+def metric_ci(lookup: Lookup, scheme: str, test_set: str, view: str, metric: str) -> dict | None:
     return _mean_ci([s["metrics"].get(metric) for s in lookup.get((scheme, test_set, view), [])])
 
 
@@ -80,7 +84,7 @@ def _contains(ci: dict | None, value: float) -> bool:
 def claims(scores: list[dict[str, Any]], schemes: list[str], internal: str,
            externals: list[str], rare_external_f1: dict[str, list[float]] | None = None
            ) -> list[dict[str, str]]:
-    """Verdicts on the reference study's claims.
+    """Verdicts on the reference study's claims, in the order the paper makes them.
 
     Parameters
     ----------
@@ -89,33 +93,48 @@ def claims(scores: list[dict[str, Any]], schemes: list[str], internal: str,
     """
     lookup = score_lookup(scores)
     ext = externals[0] if externals else None
-    out = []
+    return [
+        _tier3_generalises_best(lookup, schemes, ext),
+        *_published_values_inside_ci(lookup, internal, ext),
+        _aha44_fails_on_rare(schemes, ext, rare_external_f1 or {}),
+        _tier4_gap(lookup, internal),
+        _claim("Tier models attend to clinically relevant waveform parts, fine-grained ones to "
+               "noise", "attributions are not computed by this study",
+               "needs an attribution analysis (relevance of QRS/ST-T versus noise per scheme)",
+               "not testable"),
+    ]
 
-    # 1. 3-tier generalises best: compared on the same 3 tiers, so class count plays no part.
+
+def _tier3_generalises_best(lookup: Lookup, schemes: list[str], ext: str | None
+                            ) -> dict[str, str]:
+    """Compared on the same 3 tiers, so the number of classes plays no part."""
     claim = "The 3-tier model generalises best (highest external accuracy)"
     criterion = ("external 3-tier accuracy on common ground; supported if tier3's CI lies "
                  "above every other scheme's CI, not supported if another scheme's does so "
                  "over tier3, otherwise inconclusive")
     if ext is None or "tier3" not in schemes or len(schemes) < 2:
-        out.append(_claim(claim, "no external test set or no tier3/other scheme", criterion,
-                          "not testable"))
+        return _claim(claim, "no external test set or no tier3/other scheme", criterion,
+                      "not testable")
+    cis = {s: metric_ci(lookup, s, ext, "tier3", "accuracy") for s in schemes}
+    observed = "; ".join(f"{s} {_fmt(c)}" for s, c in cis.items())
+    t3 = cis["tier3"]
+    others = {s: c for s, c in cis.items() if s != "tier3" and c is not None}
+    if t3 is None or not others:
+        verdict = "not testable"
+    elif all(_above(t3, c) for c in others.values()):
+        verdict = "supported"
+    elif any(_above(c, t3) for c in others.values()):
+        verdict = "not supported"
     else:
-        cis = {s: metric_ci(lookup, s, ext, "tier3", "accuracy") for s in schemes}
-        observed = "; ".join(f"{s} {_fmt(c)}" for s, c in cis.items())
-        t3 = cis["tier3"]
-        others = {s: c for s, c in cis.items() if s != "tier3" and c is not None}
-        if t3 is None or not others:
-            verdict = "not testable"
-        elif all(_above(t3, c) for c in others.values()):
-            verdict = "supported"
-        elif any(_above(c, t3) for c in others.values()):
-            verdict = "not supported"
-        else:
-            verdict = "inconclusive"
-        out.append(_claim(claim, f"{ext}: {observed}", criterion, verdict))
+        verdict = "inconclusive"
+    return _claim(claim, f"{ext}: {observed}", criterion, verdict)
 
-    # 2-3. Published point values fall inside this run's CIs.
+
+def _published_values_inside_ci(lookup: Lookup, internal: str, ext: str | None
+                                ) -> list[dict[str, str]]:
+    """The published tier3 point values against this run's CIs."""
     tier3 = PUBLISHED["tier3"]
+    out = []
     for label, test_set, metric, published in (
         (f"3-tier internal macro-F1 is {tier3.internal_f1:g}", internal, "macro_f1",
          tier3.internal_f1),
@@ -131,43 +150,37 @@ def claims(scores: list[dict[str, Any]], schemes: list[str], internal: str,
         where = "" if verdict == "supported" else (
             " (higher)" if _val(ci) > published else " (lower)")
         out.append(_claim(label, f"{test_set}: {_fmt(ci)}{where}", criterion, verdict))
+    return out
 
-    # 4. aha44 F1 = 0 on rare conditions externally.
+
+def _aha44_fails_on_rare(schemes: list[str], ext: str | None,
+                         rare_external_f1: dict[str, list[float]]) -> dict[str, str]:
     label = "The 44-class model scores F1 = 0 on rare conditions externally"
     criterion = ("supported if every rare training statement (< 0.5 % of training records) "
                  "that occurs in the external set has F1 = 0 there")
-    f1s = (rare_external_f1 or {}).get(ext, []) if ext else []
+    f1s = rare_external_f1.get(ext, []) if ext else []
     f1s = [f for f in f1s if f is not None and not math.isnan(f)]
     if "aha44" not in schemes or not f1s:
-        out.append(_claim(label, "no rare statement with external positives", criterion,
-                          "not testable"))
-    else:
-        nonzero = sum(f > 0 for f in f1s)
-        observed = (f"{ext}: {len(f1s)} rare statements, {nonzero} with F1 > 0, "
-                    f"mean F1 {sum(f1s) / len(f1s):.3f}")
-        out.append(_claim(label, observed, criterion,
-                          "supported" if nonzero == 0 else "not supported"))
+        return _claim(label, "no rare statement with external positives", criterion,
+                      "not testable")
+    nonzero = sum(f > 0 for f in f1s)
+    observed = (f"{ext}: {len(f1s)} rare statements, {nonzero} with F1 > 0, "
+                f"mean F1 {sum(f1s) / len(f1s):.3f}")
+    return _claim(label, observed, criterion, "supported" if nonzero == 0 else "not supported")
 
-    # 5. tier4 only about 2 % below tier3.
+
+def _tier4_gap(lookup: Lookup, internal: str) -> dict[str, str]:
     label = "The 4-tier model is only about 2 % below the 3-tier model"
     criterion = (f"internal macro-F1 difference tier3 − tier4 between 0 and "
                  f"{TIER4_GAP_TOLERANCE:g} (published ≈ {PUBLISHED['tier4'].gap_below_tier3:g})")
     t3 = metric_ci(lookup, "tier3", internal, "native", "macro_f1")
     t4 = metric_ci(lookup, "tier4", internal, "native", "macro_f1")
     if t3 is None or t4 is None:
-        out.append(_claim(label, "n/a", criterion, "not testable"))
-    else:
-        gap = _val(t3) - _val(t4)
-        verdict = "supported" if 0 <= gap <= TIER4_GAP_TOLERANCE else "not supported"
-        out.append(_claim(label, f"tier3 {_val(t3):.3f} − tier4 {_val(t4):.3f} = {gap:+.3f}",
-                          criterion, verdict))
-
-    out.append(_claim(
-        "Tier models attend to clinically relevant waveform parts, fine-grained ones to noise",
-        "attributions are not computed by this study",
-        "needs an attribution analysis (relevance of QRS/ST-T versus noise per scheme)",
-        "not testable"))
-    return out
+        return _claim(label, "n/a", criterion, "not testable")
+    gap = _val(t3) - _val(t4)
+    verdict = "supported" if 0 <= gap <= TIER4_GAP_TOLERANCE else "not supported"
+    return _claim(label, f"tier3 {_val(t3):.3f} − tier4 {_val(t4):.3f} = {gap:+.3f}",
+                  criterion, verdict)
 
 
 def _above(a: dict, b: dict) -> bool:

@@ -59,7 +59,7 @@ def default_train_config() -> TrainConfig:
 
     ``seed`` is ignored: each grid cell sets it from ``StudyConfig.seeds``.
     """
-    return TrainConfig(epochs=10, patience=0, device="cpu", amp="off")
+    return TrainConfig(epochs=10, patience=0, device="auto", amp="off")
 
 
 @dataclass(frozen=True)
