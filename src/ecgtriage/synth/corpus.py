@@ -24,6 +24,7 @@ import pandas as pd
 
 from ecgtriage.atomic import atomic_path
 from ecgtriage.errors import ConfigError
+from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.synth import labelsets
 from ecgtriage.synth.device import PTBXL_LEADS, QUALITY_COLUMNS, downsample, ptbxl_device, sph_device
 
@@ -294,7 +295,6 @@ def write_ptbxl_corpus(
 
 
 # --------------------------------------------------------------------------------- Challenge
-CHALLENGE_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
 def snomed_codes(aha_code: str) -> list[str]:
@@ -326,7 +326,7 @@ def _write_challenge_record(root: Path, name: str, sig_mv: np.ndarray, fs: int, 
     savemat(root / f"{name}.mat", {"val": codes}, format="4")
     stamp = datetime.fromisoformat(when).strftime("%d-%b-%Y %H:%M:%S")
     lines = [f"{name} 12 {fs} {codes.shape[1]} {stamp}"]
-    for lead, row in zip(CHALLENGE_LEADS, codes):
+    for lead, row in zip(CANONICAL_LEADS, codes):
         checksum = int(np.int16(np.sum(row, dtype=np.int64) & 0xFFFF))
         lines.append(f"{name}.mat 16+24 1000/mV 16 0 {int(row[0])} {checksum} 0 {lead}")
     lines += [f"#Age: {age}", f"#Sex: {'Female' if sex == 'F' else 'Male'}",
