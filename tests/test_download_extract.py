@@ -116,7 +116,7 @@ def test_zip_symlink_member_refused(sandbox):
     _assert_refused(
         archive, target,
         "refusing to extract link.zip: member 'data/link' is a symbolic link "
-        "(not allowed in zip archives); nothing was extracted",
+        "(links are not allowed in dataset archives); nothing was extracted",
     )
 
 
@@ -143,7 +143,7 @@ def test_tar_symlink_escaping_refused(sandbox):
     _assert_refused(
         archive, target,
         "refusing to extract evil.tar.gz: member 'records/link' is a symbolic link to "
-        "'../../outside.txt' outside the target directory; nothing was extracted",
+        "'../../outside.txt' (links are not allowed in dataset archives); nothing was extracted",
     )
     assert not (work / "outside.txt").exists()
 
@@ -154,25 +154,22 @@ def test_tar_absolute_symlink_refused(sandbox):
     _assert_refused(
         archive, target,
         "refusing to extract abslink.tar: member 'passwd' is a symbolic link to '/etc/passwd' "
-        "outside the target directory; nothing was extracted",
+        "(links are not allowed in dataset archives); nothing was extracted",
     )
 
 
-def test_tar_symlink_escaping_only_after_stripping_refused(sandbox):
-    # Inside "top/" the link "top/link -> ../x" stays in the archive, but once "top/" is
-    # flattened away it would point at the target's parent.
+def test_tar_symlink_inside_the_archive_is_refused_too(sandbox):
+    # Even a link that stays inside the archive is refused: dataset archives need none, and
+    # a link is what lets a later member be written somewhere its name does not say.
     work, target = sandbox
-    archive = _tar(work / "strip.tar", [
+    archive = _tar(work / "inner.tar", [
         (_info("top/a.txt"), b"a"),
-        (_info("top/x"), b"x"),
-        (_info("top/link", tarfile.SYMTYPE, "../x"), None),
+        (_info("top/link", tarfile.SYMTYPE, "a.txt"), None),
     ])
-    safe_extract(archive, work / "unstripped", progress=False)
-    assert (work / "unstripped/top/link").resolve() == (work / "unstripped/x").resolve()
     _assert_refused(
         archive, target,
-        "refusing to extract strip.tar: member 'top/link' is a symbolic link to '../x' "
-        "outside the target directory; nothing was extracted",
+        "refusing to extract inner.tar: member 'top/link' is a symbolic link to 'a.txt' "
+        "(links are not allowed in dataset archives); nothing was extracted",
         strip_top_dir=True,
     )
 
@@ -182,8 +179,8 @@ def test_tar_hardlink_escaping_refused(sandbox):
     archive = _tar(work / "hard.tar", [(_info("h", tarfile.LNKTYPE, "../secret"), None)])
     _assert_refused(
         archive, target,
-        "refusing to extract hard.tar: member 'h' is a hard link to '../secret' outside the "
-        "target directory; nothing was extracted",
+        "refusing to extract hard.tar: member 'h' is a hard link to '../secret' (links are "
+        "not allowed in dataset archives); nothing was extracted",
     )
 
 
@@ -197,21 +194,34 @@ def test_tar_device_refused(sandbox):
     )
 
 
-def test_tar_safe_links_and_stripping(sandbox):
+def test_tar_plain_members_and_stripping(sandbox):
     work, target = sandbox
     archive = _tar(work / "good.tar.gz", [
         (_info("records", tarfile.DIRTYPE), None),
         (_info("records/A00001.h5"), b"first"),
-        (_info("records/latest.h5", tarfile.SYMTYPE, "A00001.h5"), None),
-        (_info("records/copy.h5", tarfile.LNKTYPE, "records/A00001.h5"), None),
+        (_info("records/sub", tarfile.DIRTYPE), None),
+        (_info("records/sub/A00002.h5"), b"second"),
     ], mode="w:gz")
     result = safe_extract(archive, target, strip_top_dir=True, progress=False)
     assert result.stripped == "records"
-    assert result.files == ("A00001.h5", "copy.h5")
-    assert (target / "latest.h5").is_symlink()
-    assert (target / "latest.h5").read_bytes() == b"first"
-    assert (target / "copy.h5").read_bytes() == b"first"
-    assert (target / "copy.h5").stat().st_ino == (target / "A00001.h5").stat().st_ino
+    assert result.files == ("A00001.h5", "sub/A00002.h5")
+    assert (target / "A00001.h5").read_bytes() == b"first"
+    assert (target / "sub/A00002.h5").read_bytes() == b"second"
+    # Only the target appeared beside the archive: the staging folder is gone.
+    assert sorted(p.name for p in work.iterdir()) == ["good.tar.gz", "target"]
+
+
+def test_tar_hardlink_inside_the_archive_is_refused(sandbox):
+    work, target = sandbox
+    archive = _tar(work / "hard_in.tar", [
+        (_info("a.h5"), b"first"),
+        (_info("copy.h5", tarfile.LNKTYPE, "a.h5"), None),
+    ])
+    _assert_refused(
+        archive, target,
+        "refusing to extract hard_in.tar: member 'copy.h5' is a hard link to 'a.h5' (links "
+        "are not allowed in dataset archives); nothing was extracted",
+    )
 
 
 def test_not_an_archive(sandbox):

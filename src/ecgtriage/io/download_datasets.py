@@ -49,7 +49,7 @@ from ecgtriage.io.download import (
     file_digest,
     read_json,
 )
-from ecgtriage.io.extract import safe_extract
+from ecgtriage.io.extract import ExtractLimits, safe_extract
 
 PHYSIONET_URL = "https://physionet.org"
 PTBXL_VERSION = "1.0.3"
@@ -146,6 +146,7 @@ def download_ptbxl(
     keep_archives: bool = False,
     progress: bool = True,
     folder: str = "ptbxl",
+    limits: ExtractLimits | None = None,
 ) -> DownloadSummary:
     """Download, extract and verify PTB-XL v1.0.3 into ``out/<folder>``.
 
@@ -159,16 +160,20 @@ def download_ptbxl(
     progress : show tqdm bars.
     folder : name of the dataset folder under ``out`` (``ecgtriage download --out DIR`` passes
         DIR's name).
+    limits : bounds on the archive's member count, uncompressed size and compression ratio
+        (default :data:`ecgtriage.io.extract.DEFAULT_LIMITS`); an archive over them is refused
+        before anything is extracted.
     """
     out = Path(out)
     target, work_dir, marker = _paths(out, folder)
     with _remove_empty_on_failure(out, work_dir):
         return _download_ptbxl(target, work_dir, marker, base_url, resume, timeout,
-                               keep_archives, progress)
+                               keep_archives, progress, limits)
 
 
 def _download_ptbxl(target: Path, work_dir: Path, marker: Path, base_url: str, resume: bool,
-                    timeout: float, keep_archives: bool, progress: bool) -> DownloadSummary:
+                    timeout: float, keep_archives: bool, progress: bool,
+                    limits: ExtractLimits | None) -> DownloadSummary:
     if marker.is_file() and target.is_dir():
         return _present(target)
     _refuse_foreign(target, marker)
@@ -184,7 +189,7 @@ def _download_ptbxl(target: Path, work_dir: Path, marker: Path, base_url: str, r
                     progress=progress)
     try:
         with atomic_path(target) as staging:
-            safe_extract(archive, staging, strip_top_dir=True, progress=progress)
+            safe_extract(archive, staging, strip_top_dir=True, progress=progress, limits=limits)
             n_verified = verify_tree(staging, sums, "SHA256SUMS.txt", progress=progress)
             _require(staging, PTBXL_REQUIRED, archive.name)
     except (ChecksumError, ValueError) as exc:
@@ -206,6 +211,7 @@ def download_sph(
     keep_archives: bool = False,
     progress: bool = True,
     folder: str = "sph",
+    limits: ExtractLimits | None = None,
 ) -> DownloadSummary:
     """Download the SPH figshare collection, verify MD5s and lay it out in ``out/<folder>``.
 
@@ -214,18 +220,18 @@ def download_sph(
     out : parent folder; the dataset lands in ``out/<folder>``.
     api_url : figshare API root (tests point it at a local server).
     collection_id : figshare collection holding the SPH articles.
-    resume, timeout, keep_archives, progress, folder : as for :func:`download_ptbxl`.
+    resume, timeout, keep_archives, progress, folder, limits : as for :func:`download_ptbxl`.
     """
     out = Path(out)
     target, work_dir, marker = _paths(out, folder)
     with _remove_empty_on_failure(out, work_dir):
         return _download_sph(target, work_dir, marker, api_url, collection_id, resume, timeout,
-                             keep_archives, progress)
+                             keep_archives, progress, limits)
 
 
 def _download_sph(target: Path, work_dir: Path, marker: Path, api_url: str, collection_id: int,
                   resume: bool, timeout: float, keep_archives: bool,
-                  progress: bool) -> DownloadSummary:
+                  progress: bool, limits: ExtractLimits | None) -> DownloadSummary:
     if marker.is_file() and target.is_dir():
         return _present(target)
     _refuse_foreign(target, marker)
@@ -248,7 +254,8 @@ def _download_sph(target: Path, work_dir: Path, marker: Path, api_url: str, coll
                 shutil.copy2(path, staging / name)
                 continue
             try:
-                safe_extract(path, staging / "records", strip_top_dir=True, progress=progress)
+                safe_extract(path, staging / "records", strip_top_dir=True, progress=progress,
+                             limits=limits)
             except ValueError as exc:
                 path.unlink()
                 raise DataError(f"{exc}; deleted {name}, rerun to download it again") from None
