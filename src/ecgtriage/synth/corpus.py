@@ -206,7 +206,9 @@ def _ptbxl_task(job: tuple) -> list[dict[str, str]]:
         sex = "F" if row.sex == 1 else "M"
         clean, rng = _clean_signal(seed, index, row.patient_id, row.statements, PTBXL_FS_HR, n,
                                    row.age, sex, simulate)
-        hr, quality = ptbxl_device(clean, PTBXL_FS_HR, rng)
+        # Both copies are rounded to 1 uV once, from the same unrounded leads (in _write_wfdb),
+        # so each keeps III = II - I and aVR + aVL + aVF = 0 to one step.
+        hr, quality = ptbxl_device(clean, PTBXL_FS_HR, rng, quantised=False)
         lr = downsample(hr, PTBXL_FS_HR, PTBXL_FS_LR)
         _write_wfdb(Path(root), "records500/" + _ptbxl_name(row.ecg_id, "hr"), hr, PTBXL_FS_HR)
         _write_wfdb(Path(root), "records100/" + _ptbxl_name(row.ecg_id, "lr"), lr, PTBXL_FS_LR)
