@@ -114,7 +114,7 @@ def test_resume_with_other_config_is_refused(run_a, tmp_path):
     import shutil
 
     shutil.copytree(run_a, tmp_path / "copy")
-    with pytest.raises(ValueError, match="last.pt: config_key: the run was started with a different"):
+    with pytest.raises(ValueError, match="last.pt: this run folder holds a run with a different config"):
         _run(tmp_path / "copy", config=TrainConfig(**{**CFG.__dict__, "lr": 5e-3}))
 
 

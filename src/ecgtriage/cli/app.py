@@ -8,6 +8,7 @@ inside the command functions.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from ecgtriage import __version__
@@ -20,6 +21,29 @@ COMMAND_MODULES = (study, info, plot, download, prepare, labels, synth, train)
 
 #: Operating-system errors that mean "the path you gave is wrong", not a bug.
 PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+#: Other ``OSError`` numbers that describe the machine or the output place, not a bug: a full
+#: disk or quota, a read-only file system, no permission, a file already there, a file where a
+#: folder is expected. Printed in one line naming the path; any other ``OSError`` is a bug.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                                errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOENT,
+                                errno.ENOTEMPTY, errno.ENAMETOOLONG})
+
+
+def one_line(exc: BaseException) -> str | None:
+    """The one-line message for an expected error, or ``None`` for a bug (keeps its traceback).
+
+    An ``OSError`` is shown as ``PATH: reason`` so that a full disk or a read-only folder names
+    where it happened even when the library's message did not.
+    """
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and (isinstance(exc, PATH_ERRORS) or exc.errno in ENVIRONMENT_ERRNOS):
+        if exc.filename is not None and exc.strerror:
+            where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+            return f"{where}: {exc.strerror}"
+        return str(exc)
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code.
 
-    A :class:`~ecgtriage.errors.UserError` or a wrong path is printed as one line
+    A :class:`~ecgtriage.errors.UserError`, a wrong path or an environment fault (full disk,
+    read-only output, :data:`ENVIRONMENT_ERRNOS`) is printed as one line
     ``ecgtriage COMMAND: error: MESSAGE`` with exit code 1. Any other exception is a bug and
     propagates with its traceback.
     """
@@ -50,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = args.func(args)
-    except (UserError, *PATH_ERRORS) as exc:
-        print(f"ecgtriage {args.command}: error: {exc}", file=sys.stderr)
+    except (UserError, OSError) as exc:
+        message = one_line(exc)
+        if message is None:
+            raise
+        print(f"ecgtriage {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"ecgtriage {args.command}: interrupted; finished work is kept", file=sys.stderr)

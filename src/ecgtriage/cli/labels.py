@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ecgtriage.cli.options import add_data_path, add_parser
+from ecgtriage.cli.options import add_data_path, add_overwrite, add_parser
+
+#: The files ``--out`` receives; existing ones are replaced only with ``--overwrite``.
+OUT_FILES = ("class_counts.csv", "aha_coverage.csv", "unmapped_statements.csv", "splits.csv",
+             "statements.csv", "labels.json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +34,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="folder to write the tables to as CSV (default: print only, write nothing)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the patient-level split")
+    add_overwrite(parser, "tables that already exist in --out")
     parser.set_defaults(func=run)
+
+
+def check_out_folder(out: Path | None, overwrite: bool) -> None:
+    """Refuse ``--out`` before any work when it is a file, or holds one of our tables already
+    and ``--overwrite`` was not given (the user may have edited those tables)."""
+    from ecgtriage.cli.options import check_output_file
+    from ecgtriage.errors import ConfigError
+
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    for name in OUT_FILES:
+        check_output_file(out / name, overwrite)
 
 
 def _open(path: str):
@@ -60,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ecgtriage.labels.schemes import load_scheme
     from ecgtriage.labels.targets import check_scheme_source, encode_targets, statement_table
 
+    check_out_folder(args.out, args.overwrite)
     index, fmt, cache = _open(args.source)
     schemes = [load_scheme(s) for s in (args.scheme or DEFAULT_SCHEMES)]
     for scheme in schemes:
@@ -85,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     coverage = summary.aha_coverage(statements, split_of)
 
     if out is not None:
+        check_out_folder(out, args.overwrite)  # again: the folder may have changed meanwhile
         write_csv(out / "class_counts.csv", counts_df)
         write_csv(out / "aha_coverage.csv", coverage)
         write_csv(out / "unmapped_statements.csv", unmapped_df)

@@ -127,3 +127,40 @@ def data_path(args: argparse.Namespace, dest: str = "path", old_flag: str = "--d
     if not (positional or alias):
         raise ConfigError("missing the data PATH (a source folder or a cache)")
     return positional or alias
+
+
+def add_overwrite(parser: argparse.ArgumentParser, what: str = "an existing --out file") -> None:
+    """``--overwrite``: the one way to let a command replace an output file that exists."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
+
+
+def check_output_file(path, overwrite: bool, flag: str = "--out", protected=()) -> None:
+    """Refuse, before any work, an output file path whose writing would destroy something.
+
+    A folder is never replaced by a file; an existing file only with ``--overwrite``; and the
+    paths in ``protected`` (the inputs the command reads, such as a run's weights) never,
+    because overwriting what is being read loses it even when the user said ``--overwrite``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the path and what was found there.
+    """
+    from pathlib import Path
+
+    from ecgtriage.errors import ConfigError
+
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"{flag} {out}: is a folder; expected a file path (a folder is never "
+                          "replaced)")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"{flag} {out}: {parent} exists and is not a folder")
+    if out.exists():
+        resolved = out.resolve()
+        for keep in protected:
+            if Path(keep).exists() and Path(keep).resolve() == resolved:
+                raise ConfigError(f"{flag} {out}: is an input of this command; choose another path")
+        if not overwrite:
+            raise ConfigError(f"{flag} {out}: exists; pass --overwrite to replace it")

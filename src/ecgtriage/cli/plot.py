@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ecgtriage.cli.options import add_data_path, add_parser, positive_int
+from ecgtriage.cli.options import add_data_path, add_overwrite, add_parser, check_output_file, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="record id to draw (default: the first record)")
     p.add_argument("--out", required=True, metavar="FILE", help="image file (.png, .pdf, .svg)")
     p.add_argument("--dpi", type=positive_int, default=110, help="resolution of raster images")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_overwrite(p)
     p.set_defaults(func=run)
 
 
@@ -31,15 +31,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ecgtriage.data.cache import is_cache, open_cache
-    from ecgtriage.errors import ConfigError
     from ecgtriage.io.sources import open_source
     from ecgtriage.synth.plot import record_figure
 
     out = Path(args.out)
-    if out.is_dir():
-        raise ConfigError(f"--out {out}: is a folder; expected an image file path")
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"--out {out}: exists; pass --overwrite to replace it")
+    check_output_file(out, args.overwrite)
     root = Path(args.path)
     if is_cache(root):
         cache = open_cache(root)

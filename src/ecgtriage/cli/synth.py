@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ecgtriage.cli.options import add_hidden_alias, add_parser, positive_int
+from ecgtriage.cli.options import (
+    add_hidden_alias,
+    add_overwrite,
+    add_parser,
+    check_output_file,
+    positive_int,
+)
 
 FORMATS = ("sph", "ptbxl", "challenge")
 
@@ -34,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "out like a clinical ECG (25 mm/s, 10 mm/mV, 3x4 + lead II rhythm strip).",
     )
     f.add_argument("--out", required=True, help="image file (.png, .pdf, .svg)")
+    add_overwrite(f)
     f.add_argument("--seed", type=int, default=0, help="simulation seed")
     f.add_argument("--dpi", type=positive_int, default=110, help="resolution of raster images")
     f.add_argument("--code", dest="codes", action="append", metavar="AHA_CODE",
@@ -59,6 +66,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _synth_figure(args: argparse.Namespace) -> int:
     from ecgtriage.synth import plot
 
+    check_output_file(args.out, args.overwrite)
     examples = args.codes or plot.DEFAULT_EXAMPLES
     path = plot.synth_figure(args.out, seed=args.seed, examples=examples, dpi=args.dpi)
     print(f"wrote {path}")

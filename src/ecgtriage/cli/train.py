@@ -7,10 +7,38 @@ import os
 import time
 from pathlib import Path
 
-from ecgtriage.cli.options import add_data_path, add_device, add_parser, data_path
+from ecgtriage.cli.options import (
+    add_data_path,
+    add_device,
+    add_overwrite,
+    add_parser,
+    check_output_file,
+    data_path,
+)
 
 #: Folder inside the run directory where ``train`` prepares a source folder it was given.
 RUN_CACHE = "cache"
+#: Names ``train`` writes into RUN; a non-empty folder holding none of them is not a run.
+RUN_FILES = ("config.json", "last.pt", "model_card.json", "model.safetensors", "metrics.csv",
+             "splits.csv", RUN_CACHE)
+
+
+def check_run_folder(out: Path) -> None:
+    """Refuse ``--out`` when it is a file or a non-empty folder that is not a training run:
+    training writes config.json, metrics.csv, ... there and would replace the user's files.
+
+    Raises
+    ------
+    ConfigError
+        Naming the folder and what it holds.
+    """
+    from ecgtriage.errors import ConfigError
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder; expected a run folder")
+    if out.is_dir() and any(out.iterdir()) and not any((out / n).exists() for n in RUN_FILES):
+        raise ConfigError(f"--out {out}: is a non-empty folder that holds no training run; "
+                          "choose a new or empty folder")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,7 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and output 'proba' (batch, classes); checked against onnxruntime before it is kept.",
     )
     e.add_argument("--run", required=True, help="run folder written by `ecgtriage train`")
-    e.add_argument("--out", required=True, help="ONNX file to write")
+    e.add_argument("--out", required=True, help="ONNX file to write (never a folder, never a "
+                   "file of RUN other than an earlier export)")
+    add_overwrite(e, "an existing --out file")
     e.add_argument("--dynamo", action="store_true", help="use the torch.export-based exporter")
     e.set_defaults(func=run_export)
 
@@ -107,6 +137,7 @@ def run_train(args: argparse.Namespace) -> int:
     if config.model not in list_models():
         raise ConfigError(f"--model: expected one of {', '.join(list_models())}, found {config.model!r}")
     check_device(config.device)
+    check_run_folder(Path(args.out))
     scheme = load_scheme(args.scheme)
     cache = _cache_for(data_path(args), Path(args.out))
     splits = (read_splits(args.splits) if args.splits
@@ -170,9 +201,9 @@ def read_splits(path: str):
     for col in ("record_id", "split"):
         if col not in table.columns:
             raise DataError(f"{path}: missing column {col!r}; found {', '.join(table.columns)}")
-    bad = sorted(set(table["split"]) - {"train", "val", "test"})
-    if bad:
-        raise DataError(f"{path}: split: expected train, val or test, found {', '.join(bad)}")
+    from ecgtriage.train.run import check_splits
+
+    check_splits(table, name=str(path))
     return table[["record_id", "split"]]
 
 
@@ -180,8 +211,13 @@ def run_export(args: argparse.Namespace) -> int:
     from ecgtriage.train.checkpoint import load_checkpoint
     from ecgtriage.train.export import export_onnx
 
-    model, card = load_checkpoint(args.run)
-    worst = export_onnx(model, args.out, dynamo=args.dynamo)
+    run = Path(args.run)
+    # The run's own files are never an export target, even with --overwrite: overwriting the
+    # weights being exported would lose the trained model.
+    own = [p for p in run.iterdir() if p.suffix != ".onnx"] if run.is_dir() else []
+    check_output_file(args.out, args.overwrite, protected=own)
+    model, card = load_checkpoint(run)
+    worst = export_onnx(model, args.out, dynamo=args.dynamo, overwrite=args.overwrite)
     print(f"wrote {args.out}: {card.scheme_name} model, input (batch, {len(card.leads)}, "
           f"{card.n_samples}) mV at {card.fs:g} Hz, onnxruntime max |diff| {worst:.2g}")
     return 0

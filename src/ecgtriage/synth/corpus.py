@@ -65,8 +65,12 @@ def _supported_extras() -> frozenset[str]:
 
 
 def _prepare_out(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Check the corpus folder before any work: a file there is never replaced (``overwrite``
+    is about folders), and a non-empty folder only when the caller asked for it."""
     path = Path(out)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise ConfigError(f"output folder {path} exists and is not a folder; refusing to replace it")
+    if path.exists() and any(path.iterdir()) and not overwrite:
         raise ConfigError(f"output folder {path} exists and is not empty; choose another or overwrite it")
     return path
 
@@ -159,7 +163,7 @@ def write_sph_corpus(
     """
     path = _prepare_out(out, overwrite)
     plan = labelsets.sample_sph_plan(int(n), _rng(seed, 0))
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace_dir=overwrite) as tmp:
         (tmp / "records").mkdir(parents=True)
         meta = pd.DataFrame(
             [(r.ecg_id, r.aha_code, r.patient_id, r.age, r.sex, r.n_samples, r.date) for r in plan],
@@ -283,7 +287,7 @@ def write_ptbxl_corpus(
     plan = labelsets.sample_ptbxl_plan(int(n), plan_rng, supported)
     statements = labelsets.table("scp_statements.csv")
     descriptions = dict(zip(statements.iloc[:, 0], statements["description"]))
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace_dir=overwrite) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "scp_statements.csv").write_bytes(labelsets.data_bytes("scp_statements.csv"))
         jobs = [(seed, str(tmp), simulate, chunk)
@@ -366,7 +370,7 @@ def write_challenge_corpus(
     """
     path = _prepare_out(out, overwrite)
     plan = labelsets.sample_sph_plan(int(n), _rng(seed, 0))
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace_dir=overwrite) as tmp:
         tmp.mkdir(parents=True)
         for name in ("dx_mapping_scored.csv", "dx_mapping_unscored.csv"):
             (tmp / name).write_bytes(labelsets.data_bytes(name))

@@ -51,6 +51,27 @@ _MULTILABEL_KINDS = ("per_class_f1",)
 _SINGLE_LABEL_KINDS = ("serious_operating_point", "argmax")
 
 
+#: Activations ``ecgtriage.train.objectives.to_probabilities`` knows.
+ACTIVATIONS = ("sigmoid", "softmax", "corn")
+
+
+def _check_head(card: "ModelCard", where: str) -> None:
+    """The output head must fit the scheme: a known activation, and one logit per class (one
+    fewer for an ordinal CORN head). A mismatch would mislabel every probability column."""
+    activation = card.objective.activation
+    if activation not in ACTIVATIONS:
+        raise _fail(where, "objective.activation", " or ".join(ACTIVATIONS), activation)
+    n_classes = len(card.scheme.classes)
+    expected = n_classes - 1 if activation == "corn" else n_classes
+    if card.model.n_outputs != expected:
+        raise _fail(where, "model.n_outputs", f"{expected} for {n_classes} classes with "
+                    f"activation {activation}", card.model.n_outputs)
+    if card.scheme.multilabel != (activation == "sigmoid"):
+        raise _fail(where, "objective.activation",
+                    "sigmoid for a multi-label scheme" if card.scheme.multilabel
+                    else "softmax or corn for a single-label scheme", activation)
+
+
 class ModelCardError(DataError):
     """A model card that is missing, malformed or of another card version.
 
@@ -373,11 +394,20 @@ class ModelCard:
             config=_mapping(d.get("config"), where, "config"),
             created=_str(d.get("created"), where, "created", optional=True),
         )
+        _check_head(card, where)
         seconds = d.get("seconds")
         if seconds is not None and not math.isclose(_float(seconds, where, "seconds"), card.seconds,
                                                      rel_tol=1e-6):
             raise _fail(where, "seconds", f"n_samples / fs = {card.seconds:g}", seconds)
         return card
+
+    def weights_metadata(self) -> dict[str, str]:
+        """The contract stored inside ``model.safetensors`` beside the tensors, so that a card
+        edited (or copied from another run) after training is caught when the two are read
+        together (``load_checkpoint``)."""
+        return {"model": self.model.name, "n_outputs": str(self.model.n_outputs),
+                "n_samples": str(self.n_samples), "fs": repr(float(self.fs)),
+                "activation": self.activation, "classes": json.dumps(list(self.classes))}
 
     def to_dict(self) -> dict[str, Any]:
         """The card as the JSON object written to disk (the trainer's historical layout)."""

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ecgtriage import __version__, atomic
 from ecgtriage.models import create_model
-from ecgtriage.train.card import CARD, CARD_VERSION, ModelCard
+from ecgtriage.errors import DataError
+from ecgtriage.train.card import CARD, CARD_VERSION, ModelCard, ModelCardError
 
 __all__ = ["CARD", "CARD_VERSION", "WEIGHTS", "code_version", "load_checkpoint", "save_checkpoint"]
 
@@ -39,7 +42,7 @@ def save_checkpoint(run_dir: str | Path, model: torch.nn.Module, card: ModelCard
     run_dir = Path(run_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic.atomic_path(run_dir / WEIGHTS) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "model": card.model.name})
+        save_file(state, str(tmp), metadata={"format": "pt", **card.weights_metadata()})
     card.write(run_dir)
 
 
@@ -56,21 +59,54 @@ def load_checkpoint(run_dir: str | Path, device: str | torch.device = "cpu") -> 
         When the card or the weights are missing.
     ModelCardError
         When the card is invalid (see :meth:`ModelCard.read`).
-    ValueError
-        When the weights do not fit the architecture the card names.
+    ModelCardError
+        Also when the card disagrees with the weights: the contract stored in the weights file
+        (model, n_outputs, n_samples, fs, activation, classes), or tensor names and shapes.
+    DataError
+        When a weight is NaN or inf (a diverged run).
     """
     run_dir = Path(run_dir)
     card = ModelCard.read(run_dir)
     weights = run_dir / WEIGHTS
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} does not exist (model card found beside it)")
+    _check_weights_metadata(weights, card)
     model = create_model(card.model.name, n_leads=len(card.leads), n_samples=card.n_samples,
                          fs=card.fs, n_outputs=card.model.n_outputs)
+    contract = model.signal_contract
+    if int(contract.n_samples) != card.n_samples or not math.isclose(float(contract.fs), card.fs):
+        raise ModelCardError(f"{run_dir / CARD}: n_samples/fs {card.n_samples}/{card.fs:g}; the "
+                             f"model {card.model.name!r} built from it expects "
+                             f"{contract.n_samples}/{float(contract.fs):g}")
     state = load_file(str(weights))
-    expected = set(model.state_dict())
-    if set(state) != expected:
-        raise ValueError(f"{weights}: tensors do not match model {card.model.name!r}: "
-                         f"missing {sorted(expected - set(state))[:5]}, unexpected {sorted(set(state) - expected)[:5]}")
+    expected = model.state_dict()
+    if set(state) != set(expected):
+        raise ModelCardError(f"{weights}: tensors do not match model {card.model.name!r} of "
+                             f"{run_dir / CARD}: missing {sorted(set(expected) - set(state))[:5]}, "
+                             f"unexpected {sorted(set(state) - set(expected))[:5]}")
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ModelCardError(f"{weights}: tensor {name} has shape {tuple(tensor.shape)}; the "
+                                 f"card's model (n_outputs {card.model.n_outputs}, "
+                                 f"{len(card.leads)} leads) expects {tuple(expected[name].shape)}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise DataError(f"{weights}: tensor {name} holds NaN or inf values; the run diverged "
+                            "and its model cannot be used")
     model.load_state_dict(state)
     model.output_activation = card.activation
     return model.to(device).eval(), card
+
+
+def _check_weights_metadata(weights: Path, card: ModelCard) -> None:
+    """Compare the contract stored in the weights file with the card (weights written before
+    the contract was stored carry only the model name, and are checked by shape alone)."""
+    with safe_open(str(weights), framework="pt") as handle:
+        stored = handle.metadata() or {}
+    expected = card.weights_metadata()
+    differ = [k for k in expected if k in stored and k != "fs" and stored[k] != expected[k]]
+    if "fs" in stored and not math.isclose(float(stored["fs"]), card.fs):
+        differ.append("fs")
+    if differ:
+        shown = "; ".join(f"{k}: card {expected[k]}, weights {stored[k]}" for k in differ)
+        raise ModelCardError(f"{weights.parent / CARD}: disagrees with {weights.name} ({shown}); "
+                             "the card does not describe these weights")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ecgtriage import atomic
-from ecgtriage.errors import UserError
+from ecgtriage.errors import DataError, UserError
 from ecgtriage.train.objectives import to_probabilities
 
 
@@ -26,7 +26,8 @@ class ProbabilityModel(torch.nn.Module):
 
 
 def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None = None,
-                atol: float = 1e-4, seed: int = 0, dynamo: bool = False) -> float:
+                atol: float = 1e-4, seed: int = 0, dynamo: bool = False,
+                overwrite: bool = True) -> float:
     """Export ``model`` to ONNX (input ``ecg`` (batch, leads, n_samples), output ``proba``) and
     check onnxruntime against PyTorch on random input of two batch sizes.
 
@@ -35,8 +36,13 @@ def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None
 
     Returns
     -------
-    The largest absolute difference found; raises ``ValueError`` when it exceeds ``atol``, and
-    ``UserError`` when the ``onnx`` extra (onnx, onnxruntime; onnxscript for ``dynamo``) is missing.
+    The largest absolute difference found; raises ``ValueError`` when it exceeds ``atol``,
+    ``DataError`` when either runtime produces a non-finite probability (NaN weights: a NaN
+    would otherwise compare as "no difference"), and ``UserError`` when the ``onnx`` extra
+    (onnx, onnxruntime; onnxscript for ``dynamo``) is missing. Nothing is written then.
+
+    ``overwrite=False`` refuses an existing file at ``path`` (``FileExistsError``); a folder
+    there is never replaced (``IsADirectoryError``).
     """
     needed = ("onnx", "onnxruntime") + (("onnxscript",) if dynamo else ())
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
@@ -51,7 +57,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None
     gen = torch.Generator().manual_seed(seed)
     example = torch.randn(2, len(contract.leads), contract.n_samples, generator=gen)
     path = Path(path)
-    with atomic.atomic_path(path) as tmp:
+    with atomic.atomic_path(path, replace=overwrite) as tmp:
         with warnings.catch_warnings():
             # The TorchScript exporter reports slices it cannot constant-fold; harmless here.
             warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
@@ -74,7 +80,11 @@ def export_onnx(model: torch.nn.Module, path: str | Path, activation: str | None
             got = session.run(["proba"], {"ecg": x.numpy()})[0]
             if got.shape != ref.shape:
                 raise ValueError(f"{path}: onnxruntime output shape {got.shape}, PyTorch {ref.shape}")
+            if not (np.isfinite(ref).all() and np.isfinite(got).all()):
+                raise DataError(f"{path}: the model outputs non-finite probabilities (NaN or inf "
+                                "weights?); not exported")
             worst = max(worst, float(np.abs(got - ref).max()))
-        if worst > atol:
+        # Written so that a NaN difference fails too (NaN > atol is False).
+        if not worst <= atol:
             raise ValueError(f"{path}: onnxruntime differs from PyTorch by {worst:.3g} (> atol {atol})")
     return worst

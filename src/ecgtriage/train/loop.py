@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from ecgtriage.data.dataset import SignalDataset, available_memory_bytes
+from ecgtriage.errors import DataError
 from ecgtriage.train import augment as aug
 from ecgtriage.train import distributed as dd
 from ecgtriage.train.config import TrainConfig
@@ -92,6 +93,8 @@ class BatchSource:
         fits = ds.nbytes_float32 < 0.5 * max(available_memory_bytes(), 0)
         self.in_memory = config.in_memory == "always" or (config.in_memory == "auto" and fits)
         self.x = self.y = None
+        #: Dataset positions of the batch last yielded (names the records of a failing batch).
+        self.last_indices: list[int] = []
         if self.in_memory:
             x = ds.load_tensor(progress=progress and ctx.is_main)
             y = ds.target_tensor()
@@ -111,6 +114,7 @@ class BatchSource:
             indices = indices.to(self.x.device)
             for start in range(0, len(indices), self.batch_size):
                 idx = indices[start:start + self.batch_size]
+                self.last_indices = idx.tolist()
                 yield (self.x.index_select(0, idx).to(self.device, non_blocking=True),
                        self.y.index_select(0, idx).to(self.device, non_blocking=True))
             return
@@ -120,8 +124,17 @@ class BatchSource:
                             shuffle=False, num_workers=self.workers,
                             pin_memory=self.device.type == "cuda",
                             generator=torch.Generator().manual_seed(epoch))
-        for x, y in loader:
+        order = indices.tolist()
+        for start, (x, y) in zip(range(0, len(order), self.batch_size), loader):
+            self.last_indices = order[start:start + self.batch_size]
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def record_names(self, positions: list[int], limit: int = 10) -> str:
+        """Record ids (or dataset positions when ids are unknown) for an error message."""
+        ids = self.ds.record_ids
+        names = [ids[i] if ids is not None else f"#{i}" for i in positions]
+        more = f" and {len(names) - limit} more" if len(names) > limit else ""
+        return ", ".join(names[:limit]) + more
 
 
 #: Fraction of the one-cycle schedule spent raising the learning rate.
@@ -164,6 +177,18 @@ def train_one_epoch(model, objective: Objective, source: BatchSource, optimizer,
         x = aug.augment(x, generator, config.scale_range, config.noise_std)
         with autocast(config, source.device):
             loss = objective(model(x), y)
+        # Checked before the step: one non-finite loss turns every weight into NaN, and the run
+        # would otherwise finish "successfully" with a useless model. (A sync per step on GPU,
+        # which is cheap beside a silently wrong result.)
+        if not bool(torch.isfinite(loss.detach()).all()):
+            bad = _nonfinite_positions(x, source.last_indices)
+            raise DataError(
+                f"epoch {epoch + 1}, step {step + 1}: the training loss is {float(loss.detach()):g}; "
+                + (f"records with non-finite samples: {source.record_names(bad)}" if bad else
+                   f"no input is non-finite (records of the batch: "
+                   f"{source.record_names(source.last_indices)}); lower the learning rate or check "
+                   "the targets")
+            )
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -187,6 +212,12 @@ def train_one_epoch(model, objective: Objective, source: BatchSource, optimizer,
     return (total.item() / max(seen, 1)), seen
 
 
+def _nonfinite_positions(x: torch.Tensor, positions: list[int]) -> list[int]:
+    """The dataset positions of the rows of batch ``x`` that hold a NaN or inf sample."""
+    rows = (~torch.isfinite(x)).flatten(1).any(dim=1).cpu().tolist()
+    return [p for p, bad in zip(positions, rows) if bad]
+
+
 @torch.no_grad()
 def predict_logits(model, source: BatchSource, n_samples: int, config: TrainConfig,
                    ctx: dd.DistContext) -> torch.Tensor:
@@ -205,6 +236,12 @@ def validate(model, source: BatchSource, objective: Objective, n_samples: int, c
              ctx: dd.DistContext, multilabel: bool, eligible) -> tuple[np.ndarray, dict[str, float]]:
     """Validation probabilities (all records, every rank) and metrics including ``val_loss``."""
     logits = predict_logits(model, source, n_samples, config, ctx)
+    bad = (~torch.isfinite(logits)).any(dim=1).nonzero().flatten().tolist() if logits.ndim == 2 else []
+    if bad:
+        # A NaN prediction would score as "no improvement" and thresholds would be tuned on it.
+        raise DataError(f"validation: non-finite model outputs for records "
+                        f"{source.record_names(bad)} (non-finite samples in those records, or "
+                        "diverged weights)")
     val_loss = float(objective.to("cpu")(logits, source.ds.target_tensor()))
     proba = to_probabilities(logits, objective.activation).numpy()
     return proba, {"val_loss": val_loss, **validation_metrics(source.ds.targets, proba, multilabel, eligible)}
@@ -233,7 +270,7 @@ _TENSORBOARD_NOTE_SHOWN = False
 
 
 def write_epoch(out_dir: Path, writer, state: FitState, row: dict, config: TrainConfig, model,
-                optimizer, scheduler, scaler) -> None:
+                optimizer, scheduler, scaler, context: dict | None = None) -> None:
     """metrics.csv, TensorBoard scalars and last.pt after an epoch (rank 0)."""
     write_metrics(out_dir / "metrics.csv", state.history)
     if writer is not None:
@@ -241,13 +278,14 @@ def write_epoch(out_dir: Path, writer, state: FitState, row: dict, config: Train
             if isinstance(val, float):
                 writer.add_scalar(key, val, row["epoch"])
         writer.flush()
-    save_state(out_dir / "last.pt", config, state, model, optimizer, scheduler, scaler)
+    save_state(out_dir / "last.pt", config, state, model, optimizer, scheduler, scaler, context)
 
 
 def fit(model: torch.nn.Module, objective: Objective, train_ds: SignalDataset, val_ds: SignalDataset,
         config: TrainConfig, out_dir: str | Path, *, eligible: np.ndarray | None = None,
         multilabel: bool, resume: bool = True, progress: bool = True,
-        on_epoch_end: Callable[[int, dict], None] | None = None) -> FitResult:
+        on_epoch_end: Callable[[int, dict], None] | None = None,
+        resume_context: dict | None = None) -> FitResult:
     """Train ``model`` with AdamW, early stopping on the validation metric, and checkpoints.
 
     Parameters
@@ -262,6 +300,8 @@ def fit(model: torch.nn.Module, objective: Objective, train_ds: SignalDataset, v
     multilabel : whether targets are multi-hot.
     resume : continue from ``out_dir/last.pt`` when it exists.
     on_epoch_end : called on every rank as ``on_epoch_end(epoch, row)`` after each epoch.
+    resume_context : what identifies the run besides ``config`` (data, scheme, splits; see
+        ``state.resume_key``); ``last.pt`` of a run with another context is refused.
 
     Returns
     -------
@@ -276,13 +316,13 @@ def fit(model: torch.nn.Module, objective: Objective, train_ds: SignalDataset, v
     try:
         with run_environment(config, device):
             return _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilabel,
-                        resume, progress, on_epoch_end, device, ctx)
+                        resume, progress, on_epoch_end, device, ctx, resume_context)
     finally:
         dd.shutdown(ctx)
 
 
 def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilabel, resume,
-         progress, on_epoch_end, device, ctx) -> FitResult:
+         progress, on_epoch_end, device, ctx, resume_context=None) -> FitResult:
     n_samples = model.signal_contract.n_samples
     show = progress and ctx.is_main
     model.to(device)
@@ -302,7 +342,7 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
     state = FitState()
     last = out_dir / "last.pt"
     if resume and last.is_file():
-        state = load_state(last, config, model, optimizer, scheduler, scaler)
+        state = load_state(last, config, model, optimizer, scheduler, scaler, resume_context)
     writer = None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -336,7 +376,8 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
                    "samples_per_s": seen_all / max(train_secs, 1e-9), "best": bool(improved)}
             state.history.append(row)
             if ctx.is_main:
-                write_epoch(out_dir, writer, state, row, config, model, optimizer, scheduler, scaler)
+                write_epoch(out_dir, writer, state, row, config, model, optimizer, scheduler, scaler,
+                            resume_context)
                 if show:
                     tqdm.write(f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss "
                                f"{metrics['val_loss']:.4f} {metric_name} {metrics[metric_name]:.4f} "

@@ -23,7 +23,9 @@ from ecgtriage.train.card import ModelCard, ModelSpec, ObjectiveSpec, SchemeSpec
 from ecgtriage.train.checkpoint import code_version, save_checkpoint
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.loop import fit
+from ecgtriage.errors import DataError
 from ecgtriage.train.objectives import build_objective
+from ecgtriage.train.state import check_resume, splits_fingerprint
 from ecgtriage.train.thresholds import fallback_thresholds, tune_f1_thresholds, tune_serious_threshold
 
 
@@ -94,6 +96,7 @@ def train_on_arrays(
     resume: bool = True,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    resume_context: dict | None = None,
 ) -> Path:
     """Train one model on in-memory or memmapped datasets and write a complete run directory.
 
@@ -111,6 +114,9 @@ def train_on_arrays(
     preprocessing, data_summary : recorded in the card (from the cache manifest).
     resume : continue from ``last.pt`` when present.
     on_epoch_end : hook called after every epoch (see ``fit``).
+    resume_context : what identifies the run's data besides ``config`` (see
+        ``ecgtriage.train.state.resume_key``); a ``last.pt`` of another run is refused before
+        anything is written.
 
     Returns
     -------
@@ -131,12 +137,15 @@ def train_on_arrays(
     # Multi-label classes never seen in training, or impossible in this source, are masked from
     # the loss and get no threshold; single-label softmax has no per-class mask.
     eligible = trained & observable if multilabel else None
+    if resume:
+        check_resume(out_dir / "last.pt", config, resume_context)
     if _is_main_process():
         out_dir.mkdir(parents=True, exist_ok=True)
         save_resolved(config, out_dir / "config.json")
 
     result = fit(model, objective, train_ds, val_ds, config, out_dir, eligible=eligible,
-                 multilabel=multilabel, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
+                 multilabel=multilabel, resume=resume, progress=progress, on_epoch_end=on_epoch_end,
+                 resume_context=resume_context)
     if not _is_main_process():
         return out_dir
 
@@ -204,6 +213,32 @@ def _objective_spec(objective, classes: list[str], trained: np.ndarray, observab
     )
 
 
+def check_splits(splits: pd.DataFrame, name: str = "splits") -> None:
+    """Refuse a split table that would leak records between splits.
+
+    Raises
+    ------
+    DataError
+        A column is missing, a split is not train/val/test, or a record appears in two rows
+        (in two splits: leakage; twice in one: double weight), naming the record.
+    """
+    for col in ("record_id", "split"):
+        if col not in splits.columns:
+            raise DataError(f"{name}: missing column {col!r}; found {', '.join(map(str, splits.columns))}")
+    bad = sorted(set(map(str, splits["split"])) - {"train", "val", "test"})
+    if bad:
+        raise DataError(f"{name}: split: expected train, val or test, found {', '.join(bad)}")
+    ids = splits["record_id"].astype(str)
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        where = sorted(set(map(str, splits.loc[ids == first, "split"])))
+        kind = (f"in splits {' and '.join(where)} (leakage between splits)" if len(where) > 1
+                else f"{int((ids == first).sum())} times in split {where[0]}")
+        raise DataError(f"{name}: record {first} appears {kind}; "
+                        f"{dup.nunique()} record(s) appear more than once")
+
+
 def split_datasets(cache, targets, splits: pd.DataFrame) -> tuple[dict[str, SignalDataset], dict]:
     """Datasets per split (records with a known target only), joined on record ids.
 
@@ -211,9 +246,7 @@ def split_datasets(cache, targets, splits: pd.DataFrame) -> tuple[dict[str, Sign
     -------
     ({"train": ..., "val": ...}, {"n_unknown_target": {split: n}})
     """
-    for col in ("record_id", "split"):
-        if col not in splits.columns:
-            raise ValueError(f"splits: missing column {col!r}; found {', '.join(map(str, splits.columns))}")
+    check_splits(splits)
     pos = {str(r): i for i, r in enumerate(targets.record_ids)}
     out, unknown = {}, {}
     for name in ("train", "val"):
@@ -255,9 +288,14 @@ def train(cache, scheme, out_dir: str | Path, config: TrainConfig, splits: pd.Da
 
         targets = targets_for_cache(cache, scheme)
     datasets, unknown = split_datasets(cache, targets, splits)
+    manifest = cache.manifest
+    context = {"data": manifest.get("content_hash") or str(cache.path),
+               "scheme": f"{scheme.name} {scheme.version} {'|'.join(map(str, scheme.classes))}",
+               "splits": splits_fingerprint(splits)}
+    if resume:  # before splits.csv is written: a refused resume must leave the folder as it was
+        check_resume(Path(out_dir) / "last.pt", config, context)
     if _is_main_process():
         atomic.write_csv(Path(out_dir) / "splits.csv", pd.DataFrame(splits)[["record_id", "split"]])
-    manifest = cache.manifest
     summary = {"source": str(manifest.get("source", cache.path)), "format": cache.format,
                "cache_content_hash": manifest.get("content_hash"),
                "split_roles": dict(getattr(splits, "roles", None) or {}), **unknown}
@@ -268,4 +306,4 @@ def train(cache, scheme, out_dir: str | Path, config: TrainConfig, splits: pd.Da
         ordered=scheme.ordered, fs=cache.fs, config=config, out_dir=out_dir,
         scheme_name=scheme.name, scheme_version=str(scheme.version),
         class_observable=getattr(targets, "class_observable", None), preprocessing=preprocessing,
-        data_summary=summary, resume=resume, progress=progress)
+        data_summary=summary, resume=resume, progress=progress, resume_context=context)

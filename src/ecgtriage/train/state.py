@@ -18,7 +18,8 @@ from ecgtriage import atomic
 from ecgtriage.config import config_hash
 from ecgtriage.errors import ConfigError, DataError
 
-STATE_VERSION = 1
+#: 2: the resume key covers the data, scheme and splits besides the configuration.
+STATE_VERSION = 2
 
 
 @dataclass
@@ -45,10 +46,65 @@ def _resume_key(config) -> str:
     return config_hash(dataclasses.replace(config, **neutral))
 
 
-def save_state(path: Path, config, state: FitState, model, optimizer, scheduler, scaler) -> None:
+def resume_key(config, context: dict | None = None) -> dict[str, str]:
+    """What must match for ``last.pt`` to be continued: the training configuration plus the
+    ``context`` of the run (data content hash, scheme name and version, splits fingerprint).
+
+    Continuing another run's weights on other data or another scheme would silently train a
+    model that matches neither, so each part is compared on resume.
+    """
+    return {"config": _resume_key(config), **{str(k): str(v) for k, v in (context or {}).items()}}
+
+
+def splits_fingerprint(splits) -> str:
+    """sha256 of the (record_id, split) pairs, order-independent."""
+    import hashlib
+
+    pairs = sorted(zip(map(str, splits["record_id"]), map(str, splits["split"])))
+    return hashlib.sha256("\n".join(f"{r}\t{s}" for r, s in pairs).encode()).hexdigest()
+
+
+def check_resume(path: Path, config, context: dict | None = None) -> bool:
+    """Whether ``path`` (``last.pt``) exists and may be continued; raise when it belongs to
+    another run.
+
+    Called before anything is written into the run folder, so a refused resume leaves the
+    other run's files as they were.
+
+    Raises
+    ------
+    ConfigError
+        Naming the parts of the resume key that differ and what to do instead.
+    DataError
+        ``last.pt`` is of another state version.
+    """
+    if not path.is_file():
+        return False
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    _check_payload(path, payload, resume_key(config, context))
+    return True
+
+
+def _check_payload(path: Path, payload: dict, expected: dict[str, str]) -> None:
+    if payload.get("version") != STATE_VERSION:
+        raise DataError(f"{path}: resume-state version: expected {STATE_VERSION}, found "
+                        f"{payload.get('version')!r}; use another --out, or --no-resume to start "
+                        "over in this folder")
+    found = payload.get("resume_key") or {}
+    differ = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
+    if differ:
+        raise ConfigError(
+            f"{path}: this run folder holds a run with a different {', '.join(differ)} "
+            f"(resume key parts that differ); continuing it would train from that run's weights. "
+            f"Use another --out, or --no-resume to start over in this folder (replacing that run)"
+        )
+
+
+def save_state(path: Path, config, state: FitState, model, optimizer, scheduler, scaler,
+               context: dict | None = None) -> None:
     payload = {
         "version": STATE_VERSION,
-        "config_key": _resume_key(config),
+        "resume_key": resume_key(config, context),
         "epoch": state.epoch,
         "best_metric": state.best_metric,
         "best_epoch": state.best_epoch,
@@ -67,17 +123,12 @@ def save_state(path: Path, config, state: FitState, model, optimizer, scheduler,
         torch.save(payload, tmp)
 
 
-def load_state(path: Path, config, model, optimizer, scheduler, scaler) -> FitState:
-    """Restore model/optimizer/scheduler in place and return the loop state from ``path``."""
+def load_state(path: Path, config, model, optimizer, scheduler, scaler,
+               context: dict | None = None) -> FitState:
+    """Restore model/optimizer/scheduler in place and return the loop state from ``path``
+    (refused as in :func:`check_resume` when it belongs to another run)."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("version") != STATE_VERSION:
-        raise DataError(f"{path}: resume-state version: expected {STATE_VERSION}, found {payload.get('version')!r}")
-    if payload["config_key"] != _resume_key(config):
-        raise ConfigError(
-            f"{path}: config_key: the run was started with a different configuration "
-            f"(expected {_resume_key(config)}, found {payload['config_key']}); use a new --out "
-            f"directory or delete {path.name} to start over"
-        )
+    _check_payload(path, payload, resume_key(config, context))
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
