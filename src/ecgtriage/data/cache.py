@@ -116,8 +116,46 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
     return index
 
 
+def _check_manifest(path: Path, manifest: Any) -> None:
+    """The manifest must agree with itself: a cache whose ``fs`` was edited would be read at
+    the wrong rate by every model (wrong heart rates, wrong filters), silently.
+
+    Raises
+    ------
+    DataError
+        Naming the field: not an object, ``fs``/``seconds``/``n_samples`` missing, not
+        positive and finite, or ``fs × seconds`` ≠ ``n_samples``.
+    """
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: expected a JSON object, found {type(manifest).__name__}")
+    values = {}
+    for key in ("fs", "seconds", "n_samples", "format"):
+        if key not in manifest:
+            raise DataError(f"{path}: {key}: missing")
+    for key in ("fs", "seconds", "n_samples"):
+        try:
+            values[key] = float(manifest[key])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: {key}: expected a number, found {manifest[key]!r}") from None
+        # Written so that NaN fails too.
+        if not (0 < values[key] < float("inf")):
+            raise DataError(f"{path}: {key}: expected a positive number, found {manifest[key]!r}")
+    if values["n_samples"] != int(values["n_samples"]):
+        raise DataError(f"{path}: n_samples: expected a whole number, found {manifest['n_samples']!r}")
+    if abs(values["fs"] * values["seconds"] - values["n_samples"]) > 0.5:
+        raise DataError(f"{path}: fs × seconds = {values['fs']:g} × {values['seconds']:g} = "
+                        f"{values['fs'] * values['seconds']:g} samples, but n_samples is "
+                        f"{int(values['n_samples'])}; the manifest was edited or damaged: rebuild "
+                        "the cache with `ecgtriage prepare`")
+
+
 def open_cache(path: str | os.PathLike) -> Cache:
-    """Open the cache directory ``path``; ``FileNotFoundError``/``ValueError`` name what is wrong."""
+    """Open the cache directory ``path``; ``FileNotFoundError``/``DataError`` name what is wrong.
+
+    The manifest is checked against itself and against the arrays (``fs × seconds`` vs
+    ``n_samples`` vs the signals' length, ``n_records`` vs the rows), so an edited or damaged
+    cache is refused instead of read at the wrong rate.
+    """
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"cache folder {root} does not exist (run `ecgtriage prepare` first)")
@@ -128,6 +166,7 @@ def open_cache(path: str | os.PathLike) -> Cache:
         manifest = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{root / MANIFEST_FILE}: not valid JSON ({exc})") from None
+    _check_manifest(root / MANIFEST_FILE, manifest)
     signals = np.load(root / SIGNALS_FILE, mmap_mode="r")
     index = read_index(root / INDEX_FILE)
     n_samples = int(manifest.get("n_samples", -1))
@@ -140,6 +179,11 @@ def open_cache(path: str | os.PathLike) -> Cache:
             f"{root / INDEX_FILE}: {len(index)} rows numbered inconsistently with "
             f"{signals.shape[0]} signals in {SIGNALS_FILE}"
         )
+    n_records = manifest.get("n_records")
+    if n_records is not None and int(n_records) != len(index):
+        raise DataError(f"{root / MANIFEST_FILE}: n_records {n_records}, but {INDEX_FILE} has "
+                        f"{len(index)} rows and {SIGNALS_FILE} {signals.shape[0]}; the cache was "
+                        "edited or damaged: rebuild it with `ecgtriage prepare`")
     excluded_path = root / EXCLUDED_FILE
     excluded = (
         pd.read_csv(excluded_path, dtype=str, keep_default_na=False)

@@ -9,6 +9,7 @@ interrupted run leaves nothing that looks complete.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import math
@@ -36,6 +37,7 @@ from ecgtriage.data.cache import (
     open_cache,
 )
 from ecgtriage.data.fingerprint import source_fingerprint
+from ecgtriage.data.quality import DEFAULT_QUALITY, QualityLimits, quality_problem, rate_problem
 from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.io.base import Source
 from ecgtriage.leads import CANONICAL_LEADS
@@ -72,11 +74,13 @@ def preprocessing_record(config: PreprocessConfig) -> dict[str, Any]:
     }
 
 
-def cache_key(source: Source, config: PreprocessConfig, fingerprint: str) -> str:
-    """Hash of everything a cache depends on: source files, format, preprocessing, layout and
-    package version."""
+def cache_key(source: Source, config: PreprocessConfig, fingerprint: str,
+              quality: QualityLimits = DEFAULT_QUALITY) -> str:
+    """Hash of everything a cache depends on: source files, format, preprocessing, quality
+    limits, layout and package version."""
     blob = json.dumps(
         {
+            "quality": to_dict(quality),
             "source_fingerprint": fingerprint,
             "format": source.format,
             "preprocessing": to_dict(config),
@@ -117,11 +121,20 @@ def _init_worker(source: Source) -> None:
         pass
 
 
+def _write_row(signals: np.ndarray, pos: int, signal: np.ndarray) -> None:
+    """Store one preprocessed record in the (pre-allocated) signals array."""
+    signals[pos] = signal
+
+
 def _process_chunk(
     positions: list[int], record_ids: list[str], config: PreprocessConfig, signals_path: str,
-    source: Source | None = None,
+    source: Source | None = None, quality: QualityLimits = DEFAULT_QUALITY,
 ) -> list[dict[str, Any]]:
-    """Preprocess records and write them at ``positions`` of ``signals_path``; one result each."""
+    """Preprocess records and write them at ``positions`` of ``signals_path``; one result each.
+
+    Records that are not usable ECGs (:mod:`ecgtriage.data.quality`) come back excluded with
+    the reason and are not written.
+    """
     src = source if source is not None else _WORKER_SOURCE
     signals = np.load(signals_path, mmap_mode="r+")
     results: list[dict[str, Any]] = []
@@ -130,15 +143,28 @@ def _process_chunk(
         records = []
         for pos, rid in batch:
             try:
-                records.append((pos, rid, src.read(rid, fs=config.fs)))
+                record = src.read(rid, fs=config.fs)
             except Exception as exc:  # noqa: BLE001 - one broken record must not abort the run
                 results.append(_excluded(src, rid, pos, exc, config.fs))
+                continue
+            # Before preprocessing: resampling a 1 Hz "ECG" to 100 Hz only invents samples.
+            problem = rate_problem(record.extra.get("fs_source", record.fs), quality)
+            if problem:
+                results.append({"record_id": rid, "pos": pos, "reason": problem,
+                                "file": _file_of(src, rid, config.fs)})
+                continue
+            records.append((pos, rid, record))
         outs = preprocess_many([r.signal for _, _, r in records], [r.fs for _, _, r in records], config)
         for (pos, rid, record), out in zip(records, outs):
             if isinstance(out, Exception):
                 results.append(_excluded(src, rid, pos, out, config.fs))
                 continue
-            signals[pos] = out.signal
+            problem = quality_problem(record.signal, out.signal, out.n_clipped, quality)
+            if problem:
+                results.append({"record_id": rid, "pos": pos, "reason": problem,
+                                "file": _file_of(src, rid, config.fs)})
+                continue
+            _write_row(signals, pos, out.signal)
             results.append({
                 "record_id": rid, "pos": pos, "reason": None, "file": _file_of(src, rid, config.fs),
                 "fs_source": float(record.extra["fs_source"]),
@@ -180,6 +206,7 @@ def prepare(
     workers: int | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
+    quality: QualityLimits = DEFAULT_QUALITY,
 ) -> Cache:
     """Preprocess every record of ``source`` into the cache folder ``out`` and open it.
 
@@ -194,6 +221,8 @@ def prepare(
     workers : processes (default: all available cores); 1 runs in this process.
     progress : show a tqdm bar (``None``: only on a terminal).
     log : where to report reuse and exclusions (default: print to stderr).
+    quality : limits beyond which a record is excluded as not a usable ECG (flat, mostly
+        clipped, implausible rate; :mod:`ecgtriage.data.quality`).
 
     Returns
     -------
@@ -211,7 +240,7 @@ def prepare(
     metadata = src.metadata()
     problems = src.problems()
     fingerprint = source_fingerprint(src.root, skip=out_path)
-    key = cache_key(src, config, fingerprint)
+    key = cache_key(src, config, fingerprint, quality)
 
     existing = _existing_cache(out_path, key)
     if existing is not None:
@@ -224,9 +253,11 @@ def prepare(
         _check_strict(strict, problems, src)
 
     workers = max(1, int(workers or default_workers()))
-    with atomic.atomic_path(out_path) as tmp:
+    # Replacing a folder is safe here: _check_output_folder let through only an empty folder
+    # or a cache (which prepare wrote).
+    with atomic.atomic_path(out_path, replace_dir=True) as tmp:
         excluded = _write_cache(tmp, src, metadata, problems, config, key, fingerprint,
-                                strict=strict, workers=workers, progress=progress)
+                                strict=strict, workers=workers, progress=progress, quality=quality)
     if len(excluded):
         say(f"excluded {len(excluded)} of {len(metadata) + len(problems)} records "
             f"(see {out_path / EXCLUDED_FILE}); first: "
@@ -255,6 +286,7 @@ def _write_cache(
     strict: bool,
     workers: int,
     progress: bool | None,
+    quality: QualityLimits = DEFAULT_QUALITY,
 ) -> pd.DataFrame:
     """Write a whole cache into the empty temporary folder ``tmp``; return its exclusions.
 
@@ -265,9 +297,8 @@ def _write_cache(
     n = len(ids)
     tmp.mkdir()
     partial = tmp / ("partial-" + SIGNALS_FILE)
-    signals = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, 12, config.n_samples))
-    del signals
-    results = _run(src, ids, config, str(partial), workers, progress)
+    _allocate_signals(partial, (n, 12, config.n_samples))
+    results = _run(src, ids, config, str(partial), workers, progress, quality)
     results.sort(key=lambda r: r["pos"])
     kept = [r for r in results if r["reason"] is None]
     dropped = [r for r in results if r["reason"] is not None]
@@ -288,7 +319,8 @@ def _write_cache(
     index.to_csv(tmp / INDEX_FILE, index=False)
     excluded.to_csv(tmp / EXCLUDED_FILE, index=False)
     # The manifest is the completeness marker: written last.
-    atomic.write_json(tmp / MANIFEST_FILE, _manifest(src, config, key, fingerprint, len(index), len(excluded)))
+    atomic.write_json(tmp / MANIFEST_FILE, {**_manifest(src, config, key, fingerprint, len(index),
+                                                        len(excluded)), "quality": to_dict(quality)})
     return excluded
 
 
@@ -343,7 +375,8 @@ def _chunks(n: int, workers: int) -> list[range]:
 
 
 def _run(
-    src: Source, ids: list[str], config: PreprocessConfig, signals_path: str, workers: int, progress: bool | None
+    src: Source, ids: list[str], config: PreprocessConfig, signals_path: str, workers: int,
+    progress: bool | None, quality: QualityLimits = DEFAULT_QUALITY,
 ) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
@@ -353,7 +386,8 @@ def _run(
     try:
         if workers == 1 or len(chunks) <= 1:
             for chunk in chunks:
-                results += _process_chunk(list(chunk), [ids[i] for i in chunk], config, signals_path, src)
+                results += _process_chunk(list(chunk), [ids[i] for i in chunk], config, signals_path, src,
+                                          quality)
                 bar.update(len(chunk))
             return results
         methods = multiprocessing.get_all_start_methods()
@@ -361,15 +395,42 @@ def _run(
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(src,)) as pool:
             futures = {
-                pool.submit(_process_chunk, list(chunk), [ids[i] for i in chunk], config, signals_path): len(chunk)
+                pool.submit(_process_chunk, list(chunk), [ids[i] for i in chunk], config, signals_path,
+                            None, quality): len(chunk)
                 for chunk in chunks
             }
-            for future in as_completed(futures):
-                results += future.result()
-                bar.update(futures[future])
+            try:
+                for future in as_completed(futures):
+                    results += future.result()
+                    bar.update(futures[future])
+            except BaseException:
+                # A failed chunk (a full disk) fails the run: do not wait for the others.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
         return results
     finally:
         bar.close()
+
+
+def _allocate_signals(path: Path, shape: tuple[int, ...]) -> None:
+    """Create the float16 ``.npy`` at ``path`` with every block of its data reserved on disk.
+
+    ``open_memmap`` makes a sparse file; writing through a memory map into a sparse file on a
+    full disk kills the writer with SIGBUS (a worker dies and the pool breaks). Reserving the
+    space first turns a full disk into an ``OSError`` (ENOSPC) here, before any work.
+    """
+    signals = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=shape)
+    offset = signals.offset
+    del signals
+    size = offset + int(np.prod(shape)) * 2
+    with open(path, "r+b") as handle:
+        if hasattr(os, "posix_fallocate") and size > 0:
+            try:
+                os.posix_fallocate(handle.fileno(), 0, size)
+            except OSError as exc:
+                if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # file system without it
+                    return
+                raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _finalise_signals(tmp: Path, partial: Path, keep: list[int], n: int) -> None:
@@ -379,7 +440,8 @@ def _finalise_signals(tmp: Path, partial: Path, keep: list[int], n: int) -> None
         os.replace(partial, final)
         return
     source = np.load(partial, mmap_mode="r")
-    target = np.lib.format.open_memmap(final, mode="w+", dtype=np.float16, shape=(len(keep),) + source.shape[1:])
+    _allocate_signals(final, (len(keep),) + source.shape[1:])
+    target = np.load(final, mmap_mode="r+")
     keep_arr = np.asarray(keep, dtype=np.int64)
     step = 1024
     for start in range(0, len(keep_arr), step):
