@@ -147,7 +147,7 @@ def test_stale_temporaries_are_cleaned_by_the_next_run(tmp_path):
 @pytest.mark.parametrize("exc, shown", [
     (OSError(errno.EROFS, "Read-only file system", "/mnt/ro/cache"), "/mnt/ro/cache: Read-only file system"),
     (OSError(errno.ENOSPC, "No space left on device", "/data/x.npy"), "/data/x.npy: No space left on device"),
-    (OSError(errno.EEXIST, "File exists", "/a", "/b"), "/a -> /b: File exists"),
+    (OSError(errno.EEXIST, "File exists", "/a", None, "/b"), "/a -> /b: File exists"),
     (FileNotFoundError("cache folder /c does not exist"), "cache folder /c does not exist"),
     (DataError("x.csv: bad"), "x.csv: bad"),
     (OSError(errno.EIO, "Input/output error", "/dev/sdz"), None),  # not a user problem: traceback
