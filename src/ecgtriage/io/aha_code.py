@@ -15,7 +15,9 @@ from typing import Collection
 
 from ecgtriage.errors import DataError
 
-_STATEMENT = re.compile(r"^(\d+)(?:\+(\d+))?$")
+#: ASCII digits only: ``\d`` would also accept other scripts' digits (``٣``), which no SPH
+#: release uses and which would silently parse as a code.
+_STATEMENT = re.compile(r"([0-9]{1,9})(?:\+([0-9]{1,9}))?")
 
 
 @dataclass(frozen=True, order=True)
@@ -54,7 +56,7 @@ def parse_aha_code(
         part = re.sub(r"\s*\+\s*", "+", raw.strip())
         if not part:
             raise DataError(f"{where}: empty statement in {text!r}")
-        match = _STATEMENT.match(part)
+        match = _STATEMENT.fullmatch(part)
         if match is None:
             raise DataError(
                 f"{where}: malformed statement {raw.strip()!r} in {text!r}; "

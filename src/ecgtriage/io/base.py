@@ -123,12 +123,16 @@ class Source(ABC):
 
 
 def optional_float(value: Any) -> float | None:
-    """A float, or ``None`` for empty/NaN/unparseable values."""
+    """A float, or ``None`` for empty/NaN/infinite/unparseable values.
+
+    Infinity is treated like a missing value: an age of ``inf`` is a broken cell, and keeping
+    it would make every mean and histogram of the column meaningless.
+    """
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return None if np.isnan(out) else out
+    return out if np.isfinite(out) else None
 
 
 def problems_frame(rows: list[dict[str, str]]) -> pd.DataFrame:

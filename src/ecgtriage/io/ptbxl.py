@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,17 @@ class PtbxlSource(Source):
                         )
                 fold = rec.get("strat_fold", "").strip()
                 fold = int(float(fold)) if fold else None
+                if fold is not None and not 0 <= fold < 2**31:
+                    # Stored as Int64 and used as a split key; an absurd fold is a typo.
+                    raise DataError(f"{where} strat_fold: expected a fold number such as 1-10, "
+                                    f"found {rec.get('strat_fold', '').strip()!r}")
+            except OverflowError:
+                # int(float("inf")): an id or fold that is not a finite number.
+                problems.append(self.problem_row(
+                    raw_id or f"<row {i + 2}>", path,
+                    f"{where}: ecg_id and strat_fold must be finite integers, found "
+                    f"{raw_id!r} and {rec.get('strat_fold', '')!r}"))
+                continue
             except ValueError as exc:
                 problems.append(self.problem_row(raw_id or f"<row {i + 2}>", path, str(exc)))
                 continue
@@ -174,24 +186,44 @@ class PtbxlSource(Source):
 
 
 def _is_number(text: str) -> bool:
+    """A finite number (``inf`` and ``nan`` are kept as text ids, not converted to int)."""
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def _parse_scp_codes(text: str, where: str) -> dict[str, float]:
-    """``"{'NORM': 100.0, 'SR': 0.0}"`` → ordered dict; ``ValueError`` naming ``where`` otherwise."""
+    """``"{'NORM': 100.0, 'SR': 0.0}"`` → ordered dict; ``DataError`` naming ``where`` otherwise.
+
+    ``ast.literal_eval`` evaluates literals only (no code), but a hostile cell can still make
+    it raise ``TypeError`` (``{[]: 1}``), ``RecursionError`` (deep nesting) or produce an
+    integer too large for a float; all of these are the same user-facing problem. Keys are
+    joined with ``;`` downstream, so a key that is empty, holds ``;`` or repeats another after
+    stripping would silently change the record's statements and is refused.
+    """
+    expected = (f"{where} scp_codes: expected a dict literal of statement -> likelihood such as "
+                f"\"{{'NORM': 100.0, 'SR': 0.0}}\", found {text!r}")
     try:
         value = ast.literal_eval(text.strip()) if text and text.strip() else None
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError, OverflowError):
         value = None
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in value.items()
     ):
-        raise DataError(
-            f"{where} scp_codes: expected a dict literal of statement -> likelihood such as "
-            f"\"{{'NORM': 100.0, 'SR': 0.0}}\", found {text!r}"
-        )
-    return {k.strip(): float(v) for k, v in value.items()}
+        raise DataError(expected)
+    out: dict[str, float] = {}
+    for key, raw in value.items():
+        code = key.strip()
+        try:
+            likelihood = float(raw)
+        except OverflowError:
+            likelihood = math.inf
+        if not code or ";" in code or code in out:
+            raise DataError(f"{where} scp_codes: statement {key!r} is empty, holds ';' or repeats "
+                            f"another; found {text!r}")
+        if not math.isfinite(likelihood):
+            raise DataError(f"{where} scp_codes: likelihood of {code} must be a finite number, "
+                            f"found {raw!r}")
+        out[code] = likelihood
+    return out

@@ -99,6 +99,10 @@ class SphSource(Source):
             try:
                 statements = parse_aha_code(rec["AHA_Code"], known_codes, known_modifiers, where=where)
                 n = int(rec["N"]) if has_n and rec["N"].strip() else None
+                if n is not None and not 0 <= n < 2**31:
+                    # The column is stored as Int64 and compared with the file's length; an
+                    # absurd count is a typo, reported here rather than overflowing later.
+                    raise ValueError(f"N out of range: {n}")
             except ValueError as exc:
                 reason = str(exc) if "AHA_Code" in str(exc) else f"{METADATA_FILE} row {i + 2} (ECG_ID {rid}) N: expected an integer, found {rec['N']!r}"
                 problems.append(self.problem_row(rid, meta_path, reason))

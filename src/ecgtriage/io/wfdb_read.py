@@ -9,6 +9,7 @@ equal to ``wfdb.rdsamp`` on real records. Anything else goes through ``wfdb.rdre
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -25,6 +26,11 @@ from ecgtriage.io.leads import unit_scale
 _INVALID_16 = -32768
 _GAIN_UNITS = re.compile(r"^(?P<gain>[-+0-9.eE]+)?(?:\((?P<baseline>-?\d+)\))?(?:/(?P<units>.+))?$")
 _FMT = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::(?P<skew>\d+))?(?:\+(?P<offset>\d+))?$")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+#: Storage formats ``wfdb`` reads (its ``DAT_FMTS``), spelled here so that parsing a header does
+#: not import wfdb; another value would reach wfdb and fail there with a bare ``KeyError``.
+_WFDB_FORMATS = frozenset({"8", "16", "24", "32", "61", "80", "160", "212", "310", "311",
+                           "508", "516", "524"})
 
 
 @dataclass(frozen=True)
@@ -88,23 +94,54 @@ def read_header(path: str | os.PathLike) -> Header:
         sig_len = int(fields[3]) if len(fields) > 3 else 0
     except (IndexError, ValueError) as exc:
         raise DataError(f"header file {p}: malformed record line {lines[0]!r}: {exc}") from None
+    # A rate of 0, NaN or inf would pass through every later step and poison resampling and
+    # rate measurements; a negative length has no meaning.
+    if not (math.isfinite(fs) and fs > 0):
+        raise DataError(f"header file {p}: record line: sampling frequency must be a positive "
+                        f"number, found {fields[2]!r}")
+    if sig_len < 0 or n_sig < 0:
+        raise DataError(f"header file {p}: record line: signal count and length must be >= 0, "
+                        f"found {n_sig} signals x {sig_len} samples")
     if len(lines) - 1 != n_sig:
         raise DataError(
             f"header file {p}: record line declares {n_sig} signals but {len(lines) - 1} signal "
             "line(s) follow"
         )
-    signals = tuple(_parse_signal_line(line, p) for line in lines[1:])
+    signals = tuple(_parse_signal_line(line, p, i) for i, line in enumerate(lines[1:], start=1))
     return Header(p, name, n_sig, fs, sig_len, signals, tuple(comments))
 
 
-def _parse_signal_line(line: str, path: Path) -> SignalSpec:
+def _check_file_name(name: str, path: Path, line_no: int) -> None:
+    """Refuse a signal file name that would read outside the header's folder.
+
+    A header is data, possibly from a downloaded archive: ``../elsewhere/x.dat`` or an
+    absolute path would make the reader open (and report on) any file the user can read.
+    Real releases name a file beside the header, so the check is on the name itself; a
+    symbolic link the user placed in the folder is their choice and is honoured.
+    """
+    parts = re.split(r"[/\\]", name)
+    if name.startswith(("/", "\\")) or _DRIVE.match(name) or ".." in parts or "\x00" in name:
+        raise DataError(
+            f"header file {path}: signal line {line_no}: file name {name!r} leaves the record's "
+            "folder; only files beside the header (or below it) are read"
+        )
+
+
+def _parse_signal_line(line: str, path: Path, line_no: int = 1) -> SignalSpec:
     fields = line.split()
+    if fields:
+        _check_file_name(fields[0], path, line_no)
     try:
         fmt_match = _FMT.match(fields[1])
         gain_match = _GAIN_UNITS.match(fields[2]) if len(fields) > 2 else None
         if fmt_match is None or (len(fields) > 2 and gain_match is None):
             raise DataError("unrecognised format or gain field")
+        if fmt_match.group("fmt") not in _WFDB_FORMATS:
+            raise DataError(f"storage format {fmt_match.group('fmt')} is not one of "
+                            f"{', '.join(sorted(_WFDB_FORMATS, key=int))}")
         gain = float(gain_match.group("gain")) if gain_match and gain_match.group("gain") else 0.0
+        if not math.isfinite(gain):
+            raise DataError(f"gain {fields[2]!r} is not a finite number")
         adc_zero = int(fields[4]) if len(fields) > 4 else 0
         baseline = (
             int(gain_match.group("baseline"))
@@ -124,7 +161,9 @@ def _parse_signal_line(line: str, path: Path) -> SignalSpec:
             name=" ".join(fields[8:]) if len(fields) > 8 else f"sig{fields[0]}",
         )
     except (IndexError, ValueError) as exc:
-        raise DataError(f"header file {path}: malformed signal line {line!r}: {exc}") from None
+        raise DataError(
+            f"header file {path}: malformed signal line {line_no} {line!r}: {exc}"
+        ) from None
 
 
 def _fast_path_ok(header: Header) -> bool:
@@ -195,7 +234,10 @@ def _read_with_wfdb(header: Header) -> np.ndarray:
             record = _rdrecord_fixed_name(header)
         else:
             record = wfdb.rdrecord(str(base))
-    except (ValueError, OSError, IndexError, EOFError) as exc:
+    except (ValueError, OSError, IndexError, EOFError, KeyError, TypeError,
+            ZeroDivisionError) as exc:
+        # wfdb reports a file that contradicts its header in many ways (KeyError for an odd
+        # format, ZeroDivisionError for zero samples per frame, ...); each is a bad file.
         files = ", ".join(sorted({s.file_name for s in header.signals}))
         raise DataError(
             f"signal file {header.path.parent / files}: cannot be read as declared in "

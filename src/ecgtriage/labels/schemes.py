@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -139,10 +140,31 @@ def load_scheme(name_or_path: "str | Path | Scheme") -> Scheme:
         return _load_builtin(text)
     path = Path(text)
     if path.is_file():
-        return _load_file(path.resolve())
+        resolved = path.resolve()
+        stack = _loading_stack()
+        if resolved in stack:
+            # 'extends' naming this file (or a file that extends it back) would recurse until
+            # Python's recursion limit: a traceback instead of a message naming the cycle.
+            chain = " -> ".join(str(p) for p in [*stack[stack.index(resolved):], resolved])
+            raise ConfigError(f"{resolved}: the scheme extends itself ({chain})")
+        stack.append(resolved)
+        try:
+            return _load_file(resolved)
+        finally:
+            stack.pop()
     if path.suffix.lower() == ".csv" or "/" in text:
         raise FileNotFoundError(f"scheme file not found: {text}")
     raise ConfigError(f"unknown scheme {text!r}; expected a scheme CSV or one of {', '.join(BUILTIN)}")
+
+
+_LOCAL = threading.local()
+
+
+def _loading_stack() -> list[Path]:
+    """Scheme files being loaded in this thread, outermost first (to detect 'extends' cycles)."""
+    if not hasattr(_LOCAL, "stack"):
+        _LOCAL.stack = []
+    return _LOCAL.stack
 
 
 @lru_cache(maxsize=None)
