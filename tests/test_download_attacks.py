@@ -303,3 +303,28 @@ def test_real_shape_archive_still_extracts(server, fake_sph, world, capsys):
     assert hashlib.md5((target / "metadata.csv").read_bytes()).hexdigest() == hashlib.md5(
         fake_sph["files"]["metadata.csv"]).hexdigest()
     assert _tree(world["sentinel"]) == {"keep.txt": b"do not touch"}
+
+
+def test_cli_limit_defaults_match_the_library():
+    from ecgtriage.cli import download as cli_download
+    from ecgtriage.io.extract import DEFAULT_LIMITS
+
+    assert cli_download.DEFAULT_MAX_GIB * (1 << 30) == DEFAULT_LIMITS.max_total_bytes
+    assert cli_download.DEFAULT_MAX_RATIO == DEFAULT_LIMITS.max_ratio
+    assert cli_download.DEFAULT_MAX_MEMBERS == DEFAULT_LIMITS.max_members
+
+
+def test_cli_limits_reach_the_extraction(server, fake_sph, world, capsys):
+    # The honest release passes the defaults but not a limit of 1 member.
+    _serve_sph(server, fake_sph)
+    target = world["data"] / "sph"
+    argv = ["download", "sph", "--out", str(target), "--base-url", f"{server.url}/v2"]
+    assert main([*argv, "--max-members", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("ecgtriage download: error: refusing to extract records.tar.gz: more than 1 "
+                   "members; nothing was extracted\n")
+    assert not target.exists()
+    assert main([*argv, "--max-ratio", "0"]) == 1
+    assert capsys.readouterr().err == ("ecgtriage download: error: --max-ratio: expected a "
+                                       "positive number, found 0.0\n")
+    assert main(argv) == 0

@@ -9,6 +9,11 @@ from ecgtriage.cli.options import add_parser
 #: Seconds without data before a transfer fails; equal to ``ecgtriage.io.download``'s default
 #: (a test checks it), spelled here so that ``--help`` does not import the download code.
 DEFAULT_TIMEOUT = 60.0
+#: Extraction limits, equal to ``ecgtriage.io.extract.DEFAULT_LIMITS`` (a test checks it):
+#: total uncompressed GiB, compression ratio, member count.
+DEFAULT_MAX_GIB = 64.0
+DEFAULT_MAX_RATIO = 200.0
+DEFAULT_MAX_MEMBERS = 1_000_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds without data before failing")
     parser.add_argument("--keep-archives", action="store_true",
                         help="keep the downloaded archives in .downloads after extracting")
+    parser.add_argument("--max-extract-gib", type=float, default=DEFAULT_MAX_GIB, metavar="GIB",
+                        help="refuse an archive that expands to more than GIB GiB")
+    parser.add_argument("--max-ratio", type=float, default=DEFAULT_MAX_RATIO, metavar="R",
+                        help="refuse an archive (or zip member over 1 MiB) compressed more than "
+                             "R times (a zip bomb)")
+    parser.add_argument("--max-members", type=int, default=DEFAULT_MAX_MEMBERS, metavar="N",
+                        help="refuse an archive with more than N members")
     parser.set_defaults(func=run_download)
 
 
@@ -42,11 +54,19 @@ def run_download(args: argparse.Namespace) -> int:
     """Command body: download, report where the data is, return the exit code."""
     from pathlib import Path
 
+    from ecgtriage.errors import ConfigError
     from ecgtriage.io.download_datasets import download_ptbxl, download_sph
+    from ecgtriage.io.extract import ExtractLimits
 
+    for option, value in (("--max-extract-gib", args.max_extract_gib),
+                          ("--max-ratio", args.max_ratio), ("--max-members", args.max_members)):
+        if not value > 0:
+            raise ConfigError(f"{option}: expected a positive number, found {value}")
+    limits = ExtractLimits(max_total_bytes=int(args.max_extract_gib * (1 << 30)),
+                           max_ratio=args.max_ratio, max_members=args.max_members)
     target = Path(args.out)
     common = dict(resume=args.resume, timeout=args.timeout, keep_archives=args.keep_archives,
-                  folder=target.name)
+                  folder=target.name, limits=limits)
     parent = target.parent
     if args.dataset == "ptbxl":
         if args.base_url:
