@@ -6,7 +6,9 @@ split), so changing any of them trains a new model beside the old one, and rerun
 unchanged study finds the finished cell and skips it. A cell counts as trained once its
 ``cell.json`` exists, which is written only after training returned, so an interrupted training
 is never mistaken for a finished one.
-Prediction files are keyed the same way (test set content hash, corruption, severity, seed).
+Prediction files are keyed the same way (test set content hash, corruption, severity, seed),
+plus the content hash of the cell's weights: weights replaced after the predictions were made
+(a retrained or copied-in model) never reuse the old model's tables.
 """
 
 from __future__ import annotations
@@ -47,8 +49,37 @@ class Cell:
         """``cell.json`` is written only after training returned, so it marks a finished model."""
         return (self.dir / "cell.json").is_file() and (self.run_dir / "model_card.json").is_file()
 
+    @property
+    def weights_hash(self) -> str | None:
+        """sha256 of ``run/model.safetensors`` (``None`` while there are no weights)."""
+        return weights_hash(self.run_dir / "model.safetensors")
+
     def predictions_path(self, test_key: str) -> Path:
-        return self.dir / "predictions" / f"{test_key}.csv"
+        """The prediction table of this cell's current weights on the test set ``test_key``."""
+        digest = self.weights_hash
+        suffix = f"-w{digest[:12]}" if digest else ""
+        return self.dir / "predictions" / f"{test_key}{suffix}.csv"
+
+
+#: (path, size, mtime_ns, inode) → sha256: each weights file is hashed once per process, and
+#: again only when it changed on disk.
+_WEIGHTS_HASHES: dict[tuple, str] = {}
+
+
+def weights_hash(path: Path) -> str | None:
+    """sha256 of the file at ``path``, cached on its size, mtime and inode; ``None`` if absent."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _WEIGHTS_HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _WEIGHTS_HASHES[key] = digest.hexdigest()
+    return _WEIGHTS_HASHES[key]
 
 
 def splits_fingerprint(splits: pd.DataFrame) -> str:
