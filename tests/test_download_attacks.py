@@ -156,6 +156,8 @@ def _tar_attacks(sentinel: Path) -> dict[str, tuple[list, str]]:
         "fifo": ([_good(), (_ti("records/fifo", tarfile.FIFOTYPE), None)],
                  "is a device or special file"),
         "bomb": ([_good(), (_ti("records/zeros.h5"), bytes(20 << 20))], "a zip bomb?"),
+        "long_path": ([_good(), (_ti("records/" + "/".join(["p" * 250] * 20) + "/x.h5"),
+                                 b"deep")], "would be written at a path longer than 4096"),
     }
 
 

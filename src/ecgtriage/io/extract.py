@@ -337,7 +337,9 @@ def _validate(archive: Path, root: Path, listed: list, strip_top_dir: bool,
         if any(len(os.fsencode(p)) > _NAME_MAX for p in rel):
             raise _refuse(archive, name, f"has a path component longer than {_NAME_MAX} bytes")
         dest = os.path.join(root_str, *rel)
-        if len(os.fsencode(dest)) >= _PATH_MAX:
+        # The member is first written in the staging folder, whose path is longer than the
+        # target's by ".<name>.XXXXXXXX.extract/t"; the margin keeps that write possible too.
+        if len(os.fsencode(dest)) + len(os.fsencode(root.name)) + 32 >= _PATH_MAX:
             raise _refuse(archive, name, f"would be written at a path longer than {_PATH_MAX} "
                           "bytes")
         # The resolved destination, not the name, decides: it must stay under the target.
