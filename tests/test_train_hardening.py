@@ -193,3 +193,23 @@ def test_nan_weights_are_refused_and_not_exported(run, tmp_path):
     with pytest.raises(DataError, match="non-finite"):
         export_onnx(model, tmp_path / "nan.onnx")
     assert not (tmp_path / "nan.onnx").exists()
+
+
+def test_thresholds_and_predictions_refuse_nan():
+    from ecgtriage.train.thresholds import tune_f1_thresholds, tune_serious_threshold
+
+    proba = np.array([[0.9, 0.1], [np.nan, 0.2], [0.2, 0.8]])
+    with pytest.raises(DataError, match=r"first rows \[1\]"):
+        tune_f1_thresholds(np.array([[1, 0], [0, 1], [0, 1]]), proba)
+    with pytest.raises(DataError, match="non-finite"):
+        tune_serious_threshold(np.array([0, 1, 1]), proba, serious=1)
+
+
+def test_predict_proba_refuses_non_finite_output(run):
+    from ecgtriage.train.predict import predict_proba
+
+    model, _ = load_checkpoint(run)
+    x = np.zeros((3, 12, 200), np.float32)
+    x[2, 0, 10] = np.inf
+    with pytest.raises(DataError, match=r"rows \[2\]"):
+        predict_proba(model, x, progress=False)

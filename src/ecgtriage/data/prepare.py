@@ -236,6 +236,9 @@ def prepare(
     src = source if isinstance(source, Source) else open_source(source)
     out_path = Path(out)
     _check_output_folder(out_path)
+    # Also when the cache turns out up to date below: an earlier run killed mid-write (or on
+    # a full disk) may have left its temporary folder beside it.
+    atomic.clean_stale_temporaries(out_path)
 
     metadata = src.metadata()
     problems = src.problems()

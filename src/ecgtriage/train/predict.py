@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ecgtriage.errors import DataError
 from ecgtriage.train.augment import crop
 from ecgtriage.train.objectives import to_probabilities
 
@@ -23,6 +24,11 @@ def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
     batch_size : records per forward pass (converted to float32 one batch at a time).
     device : where to run (default: the model's current device).
     activation : override ``model.output_activation`` (``"sigmoid"``, ``"softmax"``, ``"corn"``).
+
+    Raises
+    ------
+    DataError
+        When a probability is NaN or inf (naming the rows).
 
     Returns
     -------
@@ -56,4 +62,11 @@ def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
     if not out:
         n_classes = contract.n_outputs + (1 if activation == "corn" else 0)
         return np.zeros((0, n_classes), np.float32)
-    return torch.cat(out).numpy().astype(np.float32)
+    proba = torch.cat(out).numpy().astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+    if len(bad):
+        # A NaN probability scores as neither right nor wrong downstream; refuse it here, where
+        # the rows are still known.
+        raise DataError(f"signals: the model's output is non-finite for {len(bad)} of {n} "
+                        f"record(s), rows {bad[:5].tolist()} (NaN or inf samples, or NaN weights)")
+    return proba

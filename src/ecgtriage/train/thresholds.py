@@ -21,6 +21,17 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
+from ecgtriage.errors import DataError
+
+
+def _check_finite(proba: np.ndarray) -> None:
+    """Refuse NaN/inf probabilities: a NaN sorts last and compares False, so a threshold tuned
+    on it would be NaN or silently skip records instead of failing."""
+    bad = np.flatnonzero(~np.isfinite(proba).all(axis=tuple(range(1, proba.ndim))))
+    if len(bad):
+        raise DataError(f"validation probabilities: non-finite values in {len(bad)} row(s), "
+                        f"first rows {bad[:5].tolist()}; thresholds cannot be tuned")
+
 
 def fallback_thresholds(pos_weight: np.ndarray | None, n_classes: int) -> np.ndarray:
     """``w / (1 + w)`` per class: where a ``pos_weight``-weighted BCE model's odds equal 1
@@ -59,6 +70,7 @@ def tune_f1_thresholds(
     proba = np.asarray(proba, dtype=np.float64)
     if y_true.shape != proba.shape or y_true.ndim != 2:
         raise ValueError(f"y_true and proba: expected equal (N, C) shapes, found {y_true.shape} and {proba.shape}")
+    _check_finite(proba)
     n_classes = y_true.shape[1]
     eligible = np.ones(n_classes, bool) if eligible is None else np.asarray(eligible, bool)
     out: list[float | None] = []
@@ -111,6 +123,7 @@ def tune_serious_threshold(
     validation, ``n_serious`` and, when untuned, ``reason``.
     """
     y_true = np.asarray(y_true)
+    _check_finite(np.asarray(proba, dtype=np.float64))
     score = np.asarray(proba, dtype=np.float64)[:, serious]
     is_serious = y_true == serious
     result = {"class_index": int(serious), "target_sensitivity": float(target_sensitivity),
