@@ -124,3 +124,14 @@ def test_extract_merges_into_an_existing_folder(tmp_path):
     assert (target / "d/old.txt").read_text() == "new"
     assert (target / "d/e/f.txt").read_text() == "f"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "t"]  # no staging left
+
+
+def test_sph_ecg_group_instead_of_dataset_is_a_data_error(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    (tmp_path / "records").mkdir()
+    with h5py.File(tmp_path / "records" / "A1.h5", "w") as fh:
+        fh.create_group("ecg")
+    (tmp_path / "metadata.csv").write_text("ECG_ID,AHA_Code,Patient_ID,Age,Sex,N,Date\n"
+                                           "A1,1,H1,50,M,,2020\n")
+    with pytest.raises(DataError, match=r"A1\.h5: 'ecg' is a Group, expected a \(12, n_samples\)"):
+        SphSource(tmp_path).read("A1")

@@ -149,6 +149,10 @@ class SphSource(Source):
                         f"signal file {path}: no dataset {DATASET!r}; found {', '.join(handle.keys()) or 'none'}"
                     )
                 dataset = handle[DATASET]
+                if not isinstance(dataset, h5py.Dataset):
+                    # A group of that name has no shape: it would fail as AttributeError.
+                    raise DataError(f"signal file {path}: {DATASET!r} is a {type(dataset).__name__}, "
+                                    "expected a (12, n_samples) dataset")
                 shape = dataset.shape
                 if len(shape) != 2 or shape[0] != len(CANONICAL_LEADS):
                     raise DataError(
