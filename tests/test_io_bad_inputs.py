@@ -135,3 +135,15 @@ def test_sph_ecg_group_instead_of_dataset_is_a_data_error(tmp_path):
                                            "A1,1,H1,50,M,,2020\n")
     with pytest.raises(DataError, match=r"A1\.h5: 'ecg' is a Group, expected a \(12, n_samples\)"):
         SphSource(tmp_path).read("A1")
+
+
+def test_non_utf8_tables_are_user_errors(tmp_path):
+    from ecgtriage.errors import ConfigError
+    from ecgtriage.labels.schemes import load_scheme
+
+    (tmp_path / "metadata.csv").write_bytes(b"ECG_ID,AHA_Code,Patient_ID,Age,Sex\nA1,1,H\xff\xfe,5,M\n")
+    with pytest.raises(DataError, match=r"metadata\.csv: not UTF-8 text \(byte \d+: invalid"):
+        SphSource(tmp_path).metadata()
+    (tmp_path / "s.csv").write_bytes(b"# name: s\n# version: 1\nvocabulary,statement,class\n\xff\n")
+    with pytest.raises(ConfigError, match=r"s\.csv: not UTF-8 text"):
+        load_scheme(tmp_path / "s.csv")

@@ -155,14 +155,15 @@ def _csv_cell(value: str) -> str:
 @FUZZ
 @given(st.lists(st.tuples(_TOKEN, _AHA, _TOKEN, _TOKEN, st.sampled_from(["M", "F", "x", ""]),
                           _TOKEN), min_size=1, max_size=4),
-       st.booleans())
-def test_sph_metadata_rows_are_kept_or_reported(rows, with_codes):
+       st.booleans(), st.sampled_from(["utf-8", "latin-1"]))
+def test_sph_metadata_rows_are_kept_or_reported(rows, with_codes, encoding):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         lines = ["ECG_ID,AHA_Code,Patient_ID,Age,Sex,N,Date"]
         for rid, aha, pid, age, sex, n in rows:
             lines.append(",".join(_csv_cell(v) for v in (rid, aha, pid, age, sex, n, "2020")))
-        (root / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # latin-1 turns 'é' into a byte that is not UTF-8: a table saved by another tool.
+        (root / "metadata.csv").write_bytes(("\n".join(lines) + "\n").encode(encoding, "replace"))
         if with_codes:
             (root / "code.csv").write_text("Category,Code,Description\nA,1,Normal\n"
                                            "Modifier,310,Frequent\n")

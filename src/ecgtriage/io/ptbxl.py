@@ -49,6 +49,10 @@ class PtbxlSource(Source):
             table = pd.read_csv(path, index_col=0)
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: file is empty; expected one row per SCP statement") from None
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{path}: malformed CSV: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
         table.index = table.index.astype(str).str.strip()
         return table
 

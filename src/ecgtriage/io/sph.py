@@ -42,6 +42,8 @@ def read_csv_checked(path: Path, required: tuple[str, ...], expected: tuple[str,
         raise DataError(f"{path}: file is empty; expected a header row {','.join(expected)}") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: malformed CSV: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in required if c not in table.columns]
     if missing:

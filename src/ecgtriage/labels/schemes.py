@@ -175,7 +175,12 @@ def _load_builtin(name: str) -> Scheme:
 
 @lru_cache(maxsize=32)
 def _load_file(path: Path) -> Scheme:
-    return parse_scheme(path.read_text(encoding="utf-8"), where=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        # A scheme saved in another encoding (or a binary file given by mistake).
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    return parse_scheme(text, where=str(path))
 
 
 def parse_scheme(text: str, where: str = "<scheme>") -> Scheme:
