@@ -330,3 +330,10 @@ def test_cli_limits_reach_the_extraction(server, fake_sph, world, capsys):
     assert capsys.readouterr().err == ("ecgtriage download: error: --max-ratio: expected a "
                                        "positive number, found 0.0\n")
     assert main(argv) == 0
+
+
+def test_binary_checksum_list_is_a_one_line_error(server, fake_ptbxl, world, capsys):
+    _serve_ptbxl(server, fake_ptbxl, sums="x")
+    server.routes["/files/ptb-xl/1.0.3/SHA256SUMS.txt"] = b"\xff\xfe\x00binary"
+    _assert_refused(world, "ptbxl", server.url, capsys,
+                    "SHA256SUMS.txt: expected a text checksum list, found bytes that are not UTF-8")

@@ -147,3 +147,20 @@ def test_non_utf8_tables_are_user_errors(tmp_path):
     (tmp_path / "s.csv").write_bytes(b"# name: s\n# version: 1\nvocabulary,statement,class\n\xff\n")
     with pytest.raises(ConfigError, match=r"s\.csv: not UTF-8 text"):
         load_scheme(tmp_path / "s.csv")
+
+
+def test_challenge_header_leaving_its_folder_is_a_problem_row(tmp_path):
+    from ecgtriage.io.challenge import ChallengeSource
+
+    (tmp_path / "A1.hea").write_text(
+        "A1 1 500 2\n../elsewhere/x.dat 16 1000/mV 16 0 0 0 0 I\n#Dx: 426783006\n")
+    (tmp_path / "A2.hea").write_text("A2 1 500 2\nA2.dat 16 1000/mV 16 0 0 0 0 I\n#Dx: 426783006\n")
+    source = ChallengeSource(tmp_path)
+    assert source.record_ids() == ["A2"]
+    reason = source.problems()["reason"][0]
+    assert reason == (f"header file {tmp_path / 'A1.hea'}: signal line 1: file name "
+                      "'../elsewhere/x.dat' leaves the record's folder; only files beside the "
+                      "header (or below it) are read")
+    (tmp_path / "dx_mapping_scored.csv").write_bytes(b"SNOMEDCTCode\n\xff\xfe\n")
+    with pytest.raises(DataError, match=r"dx_mapping_scored\.csv: not a readable UTF-8 CSV"):
+        ChallengeSource(tmp_path).metadata()

@@ -63,7 +63,12 @@ class ChallengeSource(Source):
             return None
         codes: set[str] = set()
         for path in paths:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            try:
+                table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            except pd.errors.EmptyDataError:
+                raise DataError(f"{path}: file is empty; expected a SNOMEDCTCode column") from None
+            except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+                raise DataError(f"{path}: not a readable UTF-8 CSV ({exc})") from None
             if "SNOMEDCTCode" not in table.columns:
                 raise DataError(
                     f"{path}: missing column SNOMEDCTCode; found {', '.join(table.columns)}"

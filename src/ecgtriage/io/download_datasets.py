@@ -184,7 +184,13 @@ def _download_ptbxl(target: Path, work_dir: Path, marker: Path, base_url: str, r
     (work_dir / "SHA256SUMS.txt").unlink(missing_ok=True)
     sums_path = fetch(sums_url, work_dir / "SHA256SUMS.txt", resume=False, timeout=timeout,
                       progress=False)
-    sums = parse_sha256sums(sums_path.read_text(encoding="utf-8"), source=sums_url)
+    try:
+        sums_text = sums_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        # An error page or a binary body in place of the list: the server's answer, not a bug.
+        raise DataError(f"{sums_url}: expected a text checksum list, found bytes that are not "
+                        f"UTF-8 (byte {exc.start})") from None
+    sums = parse_sha256sums(sums_text, source=sums_url)
     archive = fetch(zip_url, work_dir / PTBXL_ZIP, resume=resume, timeout=timeout,
                     progress=progress)
     try:
