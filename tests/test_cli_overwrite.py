@@ -61,10 +61,17 @@ def test_synth_never_replaces_a_file(tmp_path, capsys):
     assert out.read_text() == "not a folder"
 
 
-def test_synth_overwrite_replaces_only_when_asked(tmp_path):
+def test_synth_overwrite_replaces_only_a_corpus_it_wrote(tmp_path):
     out = tmp_path / "corpus"
     out.mkdir()
     (out / "notes.txt").write_text("keep")
     with pytest.raises(ConfigError, match="not empty"):
         write_sph_corpus(out, 2, 0, workers=1, progress=False)
+    # A real data set in the same layout carries no marker: never replaced, even when asked.
+    with pytest.raises(ConfigError, match="not a synthetic corpus"):
+        write_sph_corpus(out, 2, 0, workers=1, progress=False, overwrite=True)
     assert (out / "notes.txt").is_file()
+    made = write_sph_corpus(tmp_path / "synthetic", 2, 0, workers=1, progress=False)
+    (made / "stale.txt").write_text("from an earlier version")
+    write_sph_corpus(made, 2, 1, workers=1, progress=False, overwrite=True)
+    assert not (made / "stale.txt").exists() and (made / "metadata.csv").is_file()

@@ -213,3 +213,31 @@ def test_predict_proba_refuses_non_finite_output(run):
     x[2, 0, 10] = np.inf
     with pytest.raises(DataError, match=r"rows \[2\]"):
         predict_proba(model, x, progress=False)
+
+
+# -- faults ------------------------------------------------------------------------------------
+def test_read_only_output_is_one_line_naming_the_path(run, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from ecgtriage import atomic
+
+    def read_only(prefix, suffix, dir):
+        raise OSError(errno.EROFS, "Read-only file system", str(dir))
+
+    monkeypatch.setattr(atomic.tempfile, "mkdtemp", lambda **kw: read_only(**kw))
+    assert main(["export", "--run", str(run), "--out", str(tmp_path / "ro" / "m.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"ecgtriage export: error: {tmp_path / 'ro'}: Read-only file system\n"
+
+
+def test_full_disk_during_export_leaves_no_temporary(run, tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[2]))
+
+    monkeypatch.setattr(torch.onnx, "export", full)
+    out = tmp_path / "out" / "m.onnx"
+    assert main(["export", "--run", str(run), "--out", str(out)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []

@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="corpus seed")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: all cores)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an --out folder holding a corpus written earlier by synth "
+                        "(never any other folder)")
     p.set_defaults(func=_synth)
 
     f = add_parser(

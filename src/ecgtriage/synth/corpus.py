@@ -13,11 +13,13 @@ so the output is identical for any number of workers.
 
 from __future__ import annotations
 
+import json
 import os
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,15 +66,35 @@ def _supported_extras() -> frozenset[str]:
     return frozenset(simulator.EXTRA_PATHOLOGIES)
 
 
+#: Hidden file in every corpus this module writes: ``overwrite`` replaces only a folder that
+#: holds it, so a real data set (same layout, no marker) is never replaced by synthetic data.
+#: Hidden files are outside ``data.fingerprint.source_fingerprint``, so it changes no cache key.
+SYNTH_MARKER = ".ecgtriage-synth.json"
+
+
 def _prepare_out(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Check the corpus folder before any work: a file there is never replaced (``overwrite``
-    is about folders), and a non-empty folder only when the caller asked for it."""
+    """Check the corpus folder before any work: a file there is never replaced, and a
+    non-empty folder only when the caller asked for it and it is a corpus written here."""
     path = Path(out)
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise ConfigError(f"output folder {path} exists and is not a folder; refusing to replace it")
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise ConfigError(f"output folder {path} exists and is not empty; choose another or overwrite it")
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"output folder {path} exists and is not empty; choose another or overwrite it")
+        if not (path / SYNTH_MARKER).is_file():
+            raise ConfigError(f"output folder {path} is not a synthetic corpus written by ecgtriage "
+                              f"(no {SYNTH_MARKER}); refusing to replace it even with overwrite")
     return path
+
+
+@contextmanager
+def _corpus_folder(path: Path, overwrite: bool, fmt: str, n: int, seed: int) -> Iterator[Path]:
+    """``atomic_path`` for a corpus folder, adding :data:`SYNTH_MARKER` when it is complete."""
+    with atomic_path(path, replace_dir=overwrite) as tmp:
+        yield tmp
+        (tmp / SYNTH_MARKER).write_text(
+            json.dumps({"written_by": "ecgtriage synth", "format": fmt, "n": int(n),
+                        "seed": int(seed)}, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _run_chunks(
@@ -163,7 +185,7 @@ def write_sph_corpus(
     """
     path = _prepare_out(out, overwrite)
     plan = labelsets.sample_sph_plan(int(n), _rng(seed, 0))
-    with atomic_path(path, replace_dir=overwrite) as tmp:
+    with _corpus_folder(path, overwrite, "sph", n, seed) as tmp:
         (tmp / "records").mkdir(parents=True)
         meta = pd.DataFrame(
             [(r.ecg_id, r.aha_code, r.patient_id, r.age, r.sex, r.n_samples, r.date) for r in plan],
@@ -287,7 +309,7 @@ def write_ptbxl_corpus(
     plan = labelsets.sample_ptbxl_plan(int(n), plan_rng, supported)
     statements = labelsets.table("scp_statements.csv")
     descriptions = dict(zip(statements.iloc[:, 0], statements["description"]))
-    with atomic_path(path, replace_dir=overwrite) as tmp:
+    with _corpus_folder(path, overwrite, "ptbxl", n, seed) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "scp_statements.csv").write_bytes(labelsets.data_bytes("scp_statements.csv"))
         jobs = [(seed, str(tmp), simulate, chunk)
@@ -370,7 +392,7 @@ def write_challenge_corpus(
     """
     path = _prepare_out(out, overwrite)
     plan = labelsets.sample_sph_plan(int(n), _rng(seed, 0))
-    with atomic_path(path, replace_dir=overwrite) as tmp:
+    with _corpus_folder(path, overwrite, "challenge", n, seed) as tmp:
         tmp.mkdir(parents=True)
         for name in ("dx_mapping_scored.csv", "dx_mapping_unscored.csv"):
             (tmp / name).write_bytes(labelsets.data_bytes(name))
