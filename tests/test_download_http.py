@@ -257,3 +257,31 @@ def test_unreachable_host_names_url(tmp_path):
 def test_checksum_rejects_malformed_digest():
     with pytest.raises(ValueError, match=r"^md5 checksum must be 32 hex digits, found 'abc'$"):
         Checksum("md5", "abc")
+
+
+class _Always416(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(416)
+        self.send_header("Content-Range", "bytes */5")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_server_answering_416_to_everything_is_an_error_not_a_loop(tmp_path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Always416)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/f.bin"
+        (tmp_path / "f.bin.part").write_bytes(b"abc")  # a stale part: resume asks bytes=3-
+        with pytest.raises(DownloadError, match=r"^HTTP 416 \(Range Not Satisfiable\) without "
+                                                r"a Range request for http://127\.0\.0\.1"):
+            fetch(url, tmp_path / "f.bin", progress=False)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

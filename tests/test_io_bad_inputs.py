@@ -164,3 +164,12 @@ def test_challenge_header_leaving_its_folder_is_a_problem_row(tmp_path):
     (tmp_path / "dx_mapping_scored.csv").write_bytes(b"SNOMEDCTCode\n\xff\xfe\n")
     with pytest.raises(DataError, match=r"dx_mapping_scored\.csv: not a readable UTF-8 CSV"):
         ChallengeSource(tmp_path).metadata()
+
+
+def test_implausible_rate_does_not_explode_resampling():
+    from ecgtriage.io.base import make_record
+
+    with pytest.raises(DataError, match=r"^r\.hea: resampling 4 samples from 1e-300 Hz to 100 Hz "
+                                        r"would make 4e\+302 samples per lead"):
+        make_record(np.zeros((12, 4), np.float32), 1e-300, 100.0, "r.hea", record_id="r",
+                    patient_id=None, age=None, sex=None, statements=(), source_format="sph")

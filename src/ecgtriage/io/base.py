@@ -16,6 +16,8 @@ from ecgtriage.io.record import ECGRecord
 #: Columns every ``Source.metadata()`` table starts with, in this order.
 COMMON_COLUMNS = ("record_id", "patient_id", "age", "sex", "statements", "fold")
 PROBLEM_COLUMNS = ("record_id", "file", "reason")
+#: Most samples per lead a resampled record may have (about 55 h at 500 Hz).
+_MAX_RESAMPLED = 10**8
 
 
 class Source(ABC):
@@ -167,6 +169,15 @@ def make_record(
         "n_samples_source": int(signal.shape[-1]),
     }
     if fs is not None and float(fs) != float(fs_native):
+        n_out = signal.shape[-1] * float(fs) / float(fs_native)
+        if not n_out <= _MAX_RESAMPLED:
+            # A header rate such as 1e-300 Hz would ask for an array larger than memory; that
+            # is a bad file, not a reason for a MemoryError or a traceback.
+            raise DataError(
+                f"{where}: resampling {signal.shape[-1]} samples from {float(fs_native):g} Hz to "
+                f"{float(fs):g} Hz would make {n_out:.3g} samples per lead; the file's sampling "
+                "rate is implausible"
+            )
         signal = resample(signal, fs_native, fs)
     return ECGRecord(signal=signal, fs=float(fs or fs_native), **fields)
 

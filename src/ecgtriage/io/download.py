@@ -219,6 +219,10 @@ def _transfer(
             match = _UNSATISFIED_RANGE.match(response.headers.get("Content-Range", ""))
             if match and int(match.group(1)) == offset:
                 return
+            if not offset:
+                # 416 to a request without Range: retrying would loop (until RecursionError).
+                raise DownloadError(f"HTTP 416 (Range Not Satisfiable) without a Range request "
+                                    f"for {url}")
             part.unlink()
             _transfer(url, part, 0, expected_size, timeout, progress)
             return
