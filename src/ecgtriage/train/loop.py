@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from ecgtriage.data.dataset import SignalDataset, available_memory_bytes
-from ecgtriage.errors import DataError
+from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.train import augment as aug
 from ecgtriage.train import distributed as dd
 from ecgtriage.train.config import TrainConfig
@@ -48,7 +48,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' requested but torch.cuda.is_available() is False")
+        raise ConfigError("device: 'cuda' requested but torch.cuda.is_available() is False; use "
+                          "cpu or auto")
     return torch.device(name)
 
 

@@ -41,10 +41,10 @@ def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
                          "with load_checkpoint")
     contract = model.signal_contract
     if signals.ndim != 3 or signals.shape[1] != len(contract.leads):
-        raise ValueError(f"signals: expected shape (N, {len(contract.leads)}, {contract.n_samples}), "
+        raise DataError(f"signals: expected shape (N, {len(contract.leads)}, {contract.n_samples}), "
                          f"found {tuple(signals.shape)}")
     if signals.shape[2] < contract.n_samples:
-        raise ValueError(f"signals: expected at least {contract.n_samples} samples per lead "
+        raise DataError(f"signals: expected at least {contract.n_samples} samples per lead "
                          f"({contract.seconds:g} s at {contract.fs:g} Hz), found {signals.shape[2]}")
     if device is None:
         device = next(model.parameters()).device

@@ -23,7 +23,7 @@ from ecgtriage.train.card import ModelCard, ModelSpec, ObjectiveSpec, SchemeSpec
 from ecgtriage.train.checkpoint import code_version, save_checkpoint
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.loop import fit
-from ecgtriage.errors import DataError
+from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.train.objectives import build_objective
 from ecgtriage.train.state import check_resume, splits_fingerprint
 from ecgtriage.train.thresholds import fallback_thresholds, tune_f1_thresholds, tune_serious_threshold
@@ -47,7 +47,7 @@ def model_window(config: TrainConfig, fs: float, available: int) -> int:
         return available
     n = round(config.window_s * fs)
     if n > available:
-        raise ValueError(f"window_s: {config.window_s} s at {fs:g} Hz needs {n} samples, "
+        raise ConfigError(f"window_s: {config.window_s} s at {fs:g} Hz needs {n} samples, "
                          f"but the data holds {available} per record")
     return n
 
@@ -126,7 +126,7 @@ def train_on_arrays(
     classes = [str(c) for c in classes]
     for name, ds in (("training", train_ds), ("validation", val_ds)):
         if len(ds) == 0:
-            raise ValueError(f"{name} split: expected at least one record with a known target, found none")
+            raise DataError(f"{name} split: expected at least one record with a known target, found none")
     objective = build_objective(config.loss, multilabel=multilabel, ordered=ordered, n_classes=len(classes),
                                 y_train=train_ds.targets, pos_weight_max=config.pos_weight_max,
                                 focal_gamma=config.focal_gamma, class_weighting=config.class_weighting)
@@ -253,7 +253,8 @@ def split_datasets(cache, targets, splits: pd.DataFrame) -> tuple[dict[str, Sign
         ids = [str(r) for r in splits.loc[splits["split"] == name, "record_id"]]
         missing = [r for r in ids if r not in pos]
         if missing:
-            raise ValueError(f"splits: {len(missing)} {name} record_id(s) have no target, e.g. {missing[:3]}")
+            raise DataError(f"splits: {len(missing)} {name} record_id(s) are not in the cache "
+                            f"(or have no target), e.g. {missing[:3]}")
         idx = np.array([pos[r] for r in ids], dtype=np.int64)
         known = np.asarray(targets.known, bool)[idx] if len(idx) else np.zeros(0, bool)
         idx, kept = idx[known], [r for r, k in zip(ids, known) if k]
