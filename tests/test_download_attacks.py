@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import stat
@@ -337,3 +338,21 @@ def test_binary_checksum_list_is_a_one_line_error(server, fake_ptbxl, world, cap
     server.routes["/files/ptb-xl/1.0.3/SHA256SUMS.txt"] = b"\xff\xfe\x00binary"
     _assert_refused(world, "ptbxl", server.url, capsys,
                     "SHA256SUMS.txt: expected a text checksum list, found bytes that are not UTF-8")
+
+
+@pytest.mark.parametrize("field, value, expect", [
+    ("size", "big", "a non-negative integer size"),
+    ("size", -1, "a non-negative integer size"),
+    ("computed_md5", 12, "expected a string download_url and md5"),
+    ("download_url", None, "expected a string download_url and md5"),
+    ("name", 5, "unsafe or missing file name 5"),
+    ("name", "../metadata.csv", "unsafe or missing file name '../metadata.csv'"),
+])
+def test_malformed_figshare_listing_is_a_one_line_error(server, fake_sph, world, capsys,
+                                                        field, value, expect):
+    _serve_sph(server, fake_sph)
+    route = "/v2/articles/17912441/files?page_size=1000"
+    listing = json.loads(server.routes[route])
+    listing[0][field] = value
+    server.routes[route] = json.dumps(listing).encode()
+    _assert_refused(world, "sph", f"{server.url}/v2", capsys, expect)

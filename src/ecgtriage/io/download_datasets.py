@@ -298,7 +298,8 @@ def list_figshare_files(
             raise DownloadError(f"expected a JSON list of files from {files_url}")
         for item in listing:
             name = item.get("name", "") if isinstance(item, dict) else ""
-            if not name or "/" in name or "\\" in name or name in (".", ".."):
+            if not isinstance(name, str) or not name or "/" in name or "\\" in name \
+                    or name in (".", "..") or "\x00" in name:
                 raise DownloadError(f"unsafe or missing file name {name!r} in {files_url}")
             if "download_url" not in item:
                 raise DownloadError(f"file {name!r} has no download_url in {files_url}")
@@ -308,9 +309,19 @@ def list_figshare_files(
                 )
             md5 = item.get("computed_md5") or item.get("supplied_md5")
             size = item.get("size")
+            url = item["download_url"]
+            # The API's answer is input like any file: a wrong type here must be a message
+            # naming the listing, not a TypeError deep in the download.
+            if md5 is not None and not isinstance(md5, str) or not isinstance(url, str) or (
+                size is not None and (not isinstance(size, int) or isinstance(size, bool)
+                                      or size < 0)):
+                raise DownloadError(
+                    f"file {name!r} in {files_url}: expected a string download_url and md5 and "
+                    f"a non-negative integer size, found {url!r}, {md5!r}, {size!r}"
+                )
             files[name] = {
-                "url": item["download_url"],
-                "size": int(size) if size is not None else None,
+                "url": url,
+                "size": size,
                 "checksum": Checksum("md5", md5) if md5 else None,
             }
     return files
