@@ -32,7 +32,6 @@ link is refused before anything is moved, so a link planted there cannot redirec
 
 from __future__ import annotations
 
-import bz2
 import lzma
 import os
 import re
