@@ -62,3 +62,15 @@ def test_report_writes_table_figures_summary(tmp_path):
     excluded = res.exclusions.set_index(res.exclusions.record_id.astype(str))
     assert str(flat.ecg_id) in excluded.index and excluded.loc[str(flat.ecg_id), "reason"]
     assert "| NORM |" in (out / "summary.md").read_text()
+
+
+def test_normal_vs_rest_baseline_sees_signal_and_not_noise():
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({f: rng.normal(size=n) for f in realism.FEATURES})
+    frame["patient_id"] = np.arange(n) // 2  # two records per patient: folds must group them
+    frame["normal"] = rng.random(n) < 0.5
+    assert abs(realism.normal_vs_rest_auroc(frame) - 0.5) < 0.12
+    frame["qrs_ms"] = np.where(frame.normal, 90.0, 130.0) + rng.normal(0, 10, n)
+    frame.loc[frame.index[:40], "p_amp_mv"] = np.nan  # missing values are imputed, not fatal
+    assert realism.normal_vs_rest_auroc(frame) > 0.95
