@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--regimes", nargs="+", default=["TSTR", "TRTR"], choices=["TSTR", "TRTR"],
+                        help="which training sets (TRTR does not depend on the simulator: skip it "
+                             "when comparing simulator versions)")
     args = parser.parse_args(argv)
 
     import torch
@@ -129,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         pos = {rid: i for i, rid in enumerate(map(str, real_targets.record_ids))}
         rows = np.array([pos[r] for r in test_ids])
         for regime, cache, split in (("TSTR", synth, synth_split), ("TRTR", real, real_split)):
+            if regime not in args.regimes:
+                continue
             t1 = time.perf_counter()
             run = train(cache, scheme, work / f"run_{regime}_{name}_{args.seed}_{args.epochs}", config,
                         split, progress=False)
