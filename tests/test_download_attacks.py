@@ -23,6 +23,7 @@ import pytest
 
 from ecgtriage.cli import main
 from ecgtriage.io.extract import ExtractLimits, UnsafeArchiveError, safe_extract
+from test_download_extract import tar_bytes
 from test_download_datasets import (  # noqa: F401 - fixtures are used by name
     TOP,
     _serve_ptbxl,
@@ -82,15 +83,7 @@ def _assert_refused(world: dict, dataset: str, url: str, capsys, expect: str) ->
 
 
 def _tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tf:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-            else:
-                tf.addfile(info)
-    return buf.getvalue()
+    return tar_bytes(members, "w:gz")
 
 
 def _ti(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tarfile.TarInfo:

@@ -17,14 +17,21 @@ def _snapshot(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w") -> Path:
-    with tarfile.open(path, mode) as tf:
+def tar_bytes(members: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w") -> bytes:
+    """A tar archive (GNU format, so long names survive) of hand-made members."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode, format=tarfile.GNU_FORMAT) as tf:
         for info, data in members:
             if data is not None:
                 info.size = len(data)
                 tf.addfile(info, io.BytesIO(data))
             else:
                 tf.addfile(info)
+    return buf.getvalue()
+
+
+def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w") -> Path:
+    path.write_bytes(tar_bytes(members, mode))
     return path
 
 
