@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ecgtriage.cli.options import add_data_path, add_overwrite, add_parser, check_output_file, positive_int
+from ecgtriage.cli.options import (
+    add_data_path,
+    add_overwrite,
+    add_parser,
+    check_output_file,
+    positive_int,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

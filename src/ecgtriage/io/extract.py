@@ -416,16 +416,24 @@ def _write_stage(archive: Path, root: Path, members: list[_Member], reader, prog
                   desc=f"extract {archive.name}", disable=None if progress else True,
                   leave=False) as bar:
             for member in members:
-                dest = base.joinpath(*member.rel)
-                if member.is_dir:
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                written = _write_member(archive, member, reader, dest, written, limits, bar)
+                dest = _make_parents(base, member)
+                if dest is not None:
+                    written = _write_member(archive, member, reader, dest, written, limits, bar)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return stage
+
+
+def _make_parents(root: Path, member: _Member) -> Path | None:
+    """Create ``member``'s folders under ``root``; its file destination, or ``None`` for a
+    folder member (nothing more to write)."""
+    dest = root.joinpath(*member.rel)
+    if member.is_dir:
+        dest.mkdir(parents=True, exist_ok=True)
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return dest
 
 
 def _write_member(archive: Path, member: _Member, reader, dest: Path, written: int,
@@ -470,9 +478,6 @@ def _move_into_place(archive: Path, staged: Path, root: Path, members: list[_Mem
     # nothing is moved at all if a link appeared meanwhile.
     _check_existing(archive, root, members)
     for member in members:
-        dest = root.joinpath(*member.rel)
-        if member.is_dir:
-            dest.mkdir(parents=True, exist_ok=True)
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.joinpath(*member.rel), dest)
+        dest = _make_parents(root, member)
+        if dest is not None:
+            os.replace(staged.joinpath(*member.rel), dest)

@@ -11,6 +11,7 @@ of the test set's content and corruption), which is what makes an interrupted st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -165,6 +166,11 @@ class Prediction:
     @property
     def classes(self) -> list[str]:
         return self.card.classes
+
+    @cached_property
+    def decisions(self) -> np.ndarray:
+        """The card's decisions on ``proba`` (computed once; scoring and sections share them)."""
+        return self.card.decide(self.proba)
 
 
 class Predictions:

@@ -148,13 +148,13 @@ def score_prediction(pred: Prediction, targets: StudyTargets, evaluation: Evalua
     at_op = common_ground(serious_thr) if full and serious_thr is not None else most_probable
     views: dict[str, dict[str, Any]] = {}
     if full:
-        y = targets.y(dataset, card.scheme_name, ids)
-        targets_of, _ = targets.rows(dataset, card.scheme_name, ids)
-        sel = np.flatnonzero(targets.known(dataset, card.scheme_name, ids))
+        native, rows = targets.rows(dataset, card.scheme_name, ids)
+        y = np.asarray(native.y)[rows]
+        sel = np.flatnonzero(np.asarray(native.known, bool)[rows])
         views["native"] = score_view(
-            y[sel], proba[sel], card.decide(proba)[sel], [pids[i] for i in sel], card.classes,
+            y[sel], proba[sel], pred.decisions[sel], [pids[i] for i in sel], card.classes,
             multilabel=card.multilabel,
-            class_mask=np.asarray(targets_of.class_observable, bool), evaluation=evaluation)
+            class_mask=np.asarray(native.class_observable, bool), evaluation=evaluation)
         if card.scheme_name in at_op:
             views["native"]["metrics"].update(_serious_metrics(at_op[card.scheme_name]))
     for view in views_wanted:

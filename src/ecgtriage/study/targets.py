@@ -62,6 +62,11 @@ class StudyTargets:
         targets, rows = self.rows(dataset, scheme_name, ids)
         return np.asarray(targets.y)[rows]
 
+    def known_y(self, dataset: Dataset, scheme_name: str, ids: Sequence[str]) -> np.ndarray:
+        """Targets of those of ``ids`` whose label is determinable, in ``ids`` order."""
+        targets, rows = self.rows(dataset, scheme_name, ids)
+        return np.asarray(targets.y)[rows][np.asarray(targets.known, bool)[rows]]
+
     def known(self, dataset: Dataset, scheme_name: str, ids: Sequence[str]) -> np.ndarray:
         """Whether each of ``ids`` has a determinable label in the scheme."""
         targets, rows = self.rows(dataset, scheme_name, ids)

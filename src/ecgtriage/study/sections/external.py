@@ -51,9 +51,9 @@ def _prevalence(entry: dict[str, Any], scheme_name: str, plan: DataPlan, ts: Tes
     """Classes with positives and the train → test prevalence table of one scheme."""
     scheme = load_scheme(scheme_name)
     ids, tr = list(ts.record_ids), train_ids(plan)
-    t_test, _ = targets.rows(ts.dataset, scheme_name, ids)
-    y_test = targets.y(ts.dataset, scheme_name, ids)[targets.known(ts.dataset, scheme_name, ids)]
-    y_train = targets.y(plan.train, scheme_name, tr)[targets.known(plan.train, scheme_name, tr)]
+    t_test, _ = targets.get(ts.dataset, scheme_name)
+    y_test = targets.known_y(ts.dataset, scheme_name, ids)
+    y_train = targets.known_y(plan.train, scheme_name, tr)
     cov = target_coverage(y_test, multilabel=scheme.multilabel, class_names=list(scheme.classes),
                           class_observable=t_test.class_observable)
     entry["classes_with_positives"].append({

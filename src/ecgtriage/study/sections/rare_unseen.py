@@ -66,7 +66,7 @@ def _model_inputs(first: dict[str, Cell], ts: TestSet, predictions: Predictions,
     for scheme_name, cell in first.items():
         pred = predictions.get(cell, ts)
         ids = pred.record_ids
-        decided = pred.card.decide(pred.proba)
+        decided = pred.decisions
         y = targets.y(ts.dataset, scheme_name, ids)
         if not pred.card.multilabel:
             tiers[scheme_name] = {"record_ids": ids, "y_pred": decided, "y_true": y,
