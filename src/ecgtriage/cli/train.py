@@ -209,7 +209,7 @@ def read_splits(path: str):
 
 def run_export(args: argparse.Namespace) -> int:
     from ecgtriage.train.checkpoint import load_checkpoint
-    from ecgtriage.train.export import export_onnx
+    from ecgtriage.train.export import card_path, export_onnx
 
     run = Path(args.run)
     # The run's own files are never an export target, even with --overwrite: overwriting the
@@ -217,7 +217,7 @@ def run_export(args: argparse.Namespace) -> int:
     own = [p for p in run.iterdir() if p.suffix != ".onnx"] if run.is_dir() else []
     check_output_file(args.out, args.overwrite, protected=own)
     model, card = load_checkpoint(run)
-    worst = export_onnx(model, args.out, dynamo=args.dynamo, overwrite=args.overwrite)
-    print(f"wrote {args.out}: {card.scheme_name} model, input (batch, {len(card.leads)}, "
+    worst = export_onnx(model, args.out, dynamo=args.dynamo, overwrite=args.overwrite, card=card)
+    print(f"wrote {args.out} and its card {card_path(args.out)}: {card.scheme_name} model, input (batch, {len(card.leads)}, "
           f"{card.n_samples}) mV at {card.fs:g} Hz, onnxruntime max |diff| {worst:.2g}")
     return 0

@@ -37,7 +37,7 @@ from ecgtriage.evaluate.collapse import serious_operating_point
 from ecgtriage.train.thresholds import apply_f1_thresholds
 
 __all__ = ["CARD", "CARD_VERSION", "ModelCard", "ModelCardError", "ModelSpec", "ObjectiveSpec",
-           "SchemeSpec"]
+           "SchemeSpec", "uncertainty_score"]
 
 #: Bumped only when the JSON layout changes incompatibly; readers refuse other versions rather
 #: than misread a field whose meaning moved.
@@ -287,7 +287,28 @@ def _check_thresholds(t: dict[str, Any], scheme: SchemeSpec, where: str) -> dict
         name = _str(t.get("class", scheme.classes[-1]), where, "thresholds.class")
         if name not in scheme.classes:
             raise _fail(where, "thresholds.class", f"one of {list(scheme.classes)}", name)
+    unc = t.get("uncertainty")
+    if unc is not None:  # optional: cards written before it exist
+        if not isinstance(unc, Mapping):
+            raise _fail(where, "thresholds.uncertainty", "an object with a threshold", unc)
+        v = _float(unc.get("threshold"), where, "thresholds.uncertainty.threshold", optional=True)
+        if v is not None and not 0.0 <= v <= 1.0:
+            raise _fail(where, "thresholds.uncertainty.threshold", "a number in [0, 1] or null", v)
     return t
+
+
+def uncertainty_score(proba: Any, multilabel: bool) -> np.ndarray:
+    """(N,) uncertainty of (N, C) probabilities; see :meth:`ModelCard.uncertainty`.
+
+    Here rather than in triage so that training (which calibrates the threshold on its
+    validation probabilities) and triage (which applies it) share one definition.
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] == 0:
+        raise ValueError(f"proba: expected shape (N, C), found {p.shape}")
+    if multilabel:
+        return 1.0 - np.maximum(p, 1.0 - p).mean(axis=1)
+    return 1.0 - p.max(axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,6 +544,28 @@ class ModelCard:
             return None
         t = self.thresholds.get("threshold")
         return None if t is None else float(t)
+
+    @property
+    def uncertainty_threshold(self) -> float | None:
+        """The validation-calibrated refer-on-uncertainty threshold (``thresholds.uncertainty``).
+
+        ``None`` for cards written before the threshold existed: their models are never
+        referred for uncertainty, and triage says so in its output rather than guessing one.
+        """
+        entry = self.thresholds.get("uncertainty")
+        if not isinstance(entry, Mapping) or entry.get("threshold") is None:
+            return None
+        return float(entry["threshold"])
+
+    def uncertainty(self, proba: Any) -> np.ndarray:
+        """(N,) uncertainty score in [0, 1] of each record's probabilities (higher: less sure).
+
+        Single-label: ``1 - max softmax`` (the classic max-probability score). Multi-label:
+        ``1 - mean_c max(p_c, 1 - p_c)``, the mean per-class distance from a confident 0 or 1,
+        because a multi-label record has no single winning class. Triage refers a record whose
+        score exceeds :attr:`uncertainty_threshold`.
+        """
+        return uncertainty_score(proba, self.multilabel)
 
     def decide(self, proba: Any, *, operating_point: bool = False) -> np.ndarray:
         """Decisions from the model's probabilities, by the card's rule.

@@ -19,7 +19,7 @@ from ecgtriage import atomic
 from ecgtriage.config import save_resolved, to_dict
 from ecgtriage.data.dataset import SignalDataset
 from ecgtriage.models import create_model
-from ecgtriage.train.card import ModelCard, ModelSpec, ObjectiveSpec, SchemeSpec
+from ecgtriage.train.card import ModelCard, ModelSpec, ObjectiveSpec, SchemeSpec, uncertainty_score
 from ecgtriage.train.checkpoint import code_version, save_checkpoint
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.loop import fit
@@ -76,6 +76,33 @@ def decision_thresholds(y_val: np.ndarray, val_proba: np.ndarray, classes: list[
                 "rule": f"predict {classes[-1]} when P({classes[-1]}) >= threshold, otherwise the "
                         f"argmax over the other classes; null threshold: plain argmax"}
     return {"kind": "argmax", "split": "val", "rule": "predict the most probable class"}
+
+
+#: Share of validation records whose uncertainty exceeds the refer-on-uncertainty threshold.
+UNCERTAINTY_REFER_RATE = 0.05
+
+
+def uncertainty_threshold(val_proba: np.ndarray, multilabel: bool,
+                          refer_rate: float = UNCERTAINTY_REFER_RATE) -> dict:
+    """The refer-on-uncertainty rule calibrated on validation (``thresholds.uncertainty``).
+
+    The threshold is the ``1 - refer_rate`` quantile of the validation records' uncertainty
+    (``ecgtriage.train.card.uncertainty_score``), so triage refers about ``refer_rate`` of
+    records like the validation ones, and more of records the model finds unfamiliar. Without
+    validation probabilities the threshold is null (no referral by uncertainty).
+    """
+    p = np.asarray(val_proba, dtype=np.float64)
+    finite = p[np.isfinite(p).all(axis=1)] if p.ndim == 2 else p[:0]
+    score = "1 - mean max(p, 1 - p) over classes" if multilabel else "1 - max probability"
+    if len(finite) == 0:
+        threshold = None
+    else:
+        u = uncertainty_score(finite, multilabel)
+        threshold = float(np.quantile(u, 1.0 - refer_rate, method="higher"))
+    return {"score": score, "threshold": threshold, "split": "val", "refer_rate": refer_rate,
+            "n_val": int(len(finite)),
+            "rule": "refer a record whose uncertainty exceeds threshold (the "
+                    f"{1 - refer_rate:.0%} quantile of validation uncertainty)"}
 
 
 def train_on_arrays(
@@ -152,6 +179,7 @@ def train_on_arrays(
     pos_weight = (objective.class_weight.numpy() if multilabel and objective.loss == "bce" else None)
     thresholds = decision_thresholds(val_ds.targets, result.val_proba, classes, multilabel, ordered,
                                      eligible, config, pos_weight)
+    thresholds["uncertainty"] = uncertainty_threshold(result.val_proba, multilabel)
     card = ModelCard(
         model=ModelSpec(name=config.model, n_outputs=int(objective.n_outputs),
                         n_parameters=int(sum(p.numel() for p in model.parameters()))),
