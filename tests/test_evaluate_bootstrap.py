@@ -125,3 +125,54 @@ def test_unknown_targets_dropped_and_hard_predictions_only():
     assert res["summary"]["accuracy"]["estimate"] == pytest.approx(4 / 5)
     assert res["summary"]["macro_auroc"]["estimate"] is None
     assert res["per_class"][2]["recall"]["estimate"] == 0.0
+
+
+def _rare_zero_f1_case():
+    """Two well-predicted classes and 12 singleton classes that are never called (F1 = 0)."""
+    y = np.concatenate([np.zeros(200, int), np.ones(200, int), np.arange(2, 14)])
+    pred = np.where(y >= 2, 0, y)
+    return y, pred, [f"r{i}" for i in range(y.size)]
+
+
+def test_macro_f1_keeps_rare_zero_f1_classes_in_every_resample():
+    y, pred, pids = _rare_zero_f1_case()
+    names = [f"c{i}" for i in range(14)]
+    point = compute_metrics(y, None, multilabel=False, y_pred=pred, class_names=names)["macro_f1"]
+    assert point == pytest.approx((400 / 412 + 1.0) / 14)
+    # The old behaviour: a class without positives in a resample left the average, so the
+    # resampled macro F1 rose whenever a rare zero-F1 class was missed (P = 0.37 each).
+    true_hot, pred_hot = np.eye(14)[y], np.eye(14)[pred]
+
+    def dropping(w):
+        tp, sup, npred = w @ (true_hot * pred_hot), w @ true_hot, w @ pred_hot
+        f1 = np.where(sup > 0, 2 * tp / np.maximum(2 * tp + (npred - tp) + (sup - tp), 1e-12), np.nan)
+        return np.nanmean(f1, axis=1)
+
+    old = bootstrap_statistic(dropping, pids, n_boot=300, seed=0)
+    assert old["estimate"] == pytest.approx(point)
+    assert old["low"] > point + 0.02  # the whole interval above its own point estimate
+    new = bootstrap_metrics(y, None, pids, multilabel=False, y_pred=pred, class_names=names,
+                            n_boot=300, seed=0)["summary"]["macro_f1"]
+    assert new["estimate"] == pytest.approx(point)
+    assert new["low"] <= point <= new["high"]
+    assert new["high"] - new["low"] < 0.01  # only class 0's false positives vary
+
+
+def test_macro_f1_class_called_without_positives_counts_zero():
+    from ecgtriage.evaluate.bootstrap import SUMMARY_METRICS, _macro_classes, _metrics_statistic
+
+    # Class 2: one true positive (record 3) and one false positive (record 4): F1 = 2/3.
+    y = np.array([0, 0, 1, 2, 0, 1])
+    pred = np.array([0, 0, 1, 2, 2, 1])
+    th, ph = np.eye(3, dtype=bool)[y], np.eye(3, dtype=bool)[pred]
+    prc, sets = _macro_classes(th, None)
+    stat = _metrics_statistic(th, ph, None, prc, sets)
+    col = SUMMARY_METRICS.index("macro_f1")
+    f1_0 = 2 * 2 / (2 * 2 + 1)
+    assert stat(np.ones((1, 6)))[0, col] == pytest.approx((f1_0 + 1 + 2 / 3) / 3)
+    # Resample without record 3: class 2 is called once (FP) with no positives -> F1 = 0.
+    w = np.array([[1, 1, 1, 0, 1, 1.0]])
+    assert stat(w)[0, col] == pytest.approx((f1_0 + 1 + 0) / 3)
+    # Resample without records 3 and 4: class 2 neither present nor called -> its full-sample F1.
+    w = np.array([[1, 1, 1, 0, 0, 1.0]])
+    assert stat(w)[0, col] == pytest.approx((1 + 1 + 2 / 3) / 3)

@@ -11,8 +11,9 @@ patients numbered in order of first appearance, so with one record per patient t
 are those of the ordinary record-level bootstrap drawn with the same generator.
 
 Intervals are percentile intervals (``alpha/2`` and ``1 - alpha/2`` quantiles of the
-resampled metric). Resamples where a metric is undefined (e.g. no positive of a class was
-drawn) are left out of that metric's interval; ``n_valid`` says how many remained.
+resampled metric). Resamples where a per-class metric is undefined (e.g. no positive of a
+class was drawn) are left out of that metric's interval; ``n_valid`` says how many remained.
+Macro averages keep a fixed class set in every resample (see :func:`bootstrap_metrics`).
 """
 
 from __future__ import annotations
@@ -246,6 +247,7 @@ def _metric_block(
     fn = support - tp
     tn = total - tp - fp - fn
     res = binary_counts_metrics(tp, fp, fn, tn)
+    res["_support"], res["_n_pred"] = support, n_pred
     acc = np.full(w.shape[0], np.nan)
     np.divide(w @ exact.astype(np.float64), total[:, 0], out=acc, where=total[:, 0] > 0)
     res["accuracy"] = acc
@@ -286,8 +288,12 @@ def bootstrap_metrics(
     ``proba`` may be ``None`` when only hard predictions exist (e.g. collapsed tiers); then
     AUROC/AUPRC are absent.
 
-    Macro averages in each resample are over the classes that are defined on the full test
-    set (and in ``class_mask``), skipping those undefined in that resample.
+    Macro averages in each resample are over a class set fixed on the full test set (the
+    classes with positives, and in ``class_mask``). A class is never dropped from a
+    resample's average: a class with no positives but false positives in the resample has
+    F1 = 0, and a class whose metric is undefined in the resample (no positives and no calls,
+    or no positives for recall/AUROC/AUPRC) contributes its full-sample value, so rare classes
+    with F1 = 0 cannot vanish and bias the interval upwards.
 
     Returns
     -------
@@ -374,7 +380,7 @@ def _macro_classes(true_hot: np.ndarray, class_mask: Any | None) -> tuple[np.nda
     """Classes with positives, and per macro metric the classes it averages over.
 
     Decided once on the full test set, so that every resample averages over the same classes
-    (a resample that loses a class's positives skips it rather than changing the set).
+    (a resample that loses a class's positives keeps it in the set; see :func:`_macro_values`).
     """
     n_classes = true_hot.shape[1]
     n_pos = true_hot.sum(axis=0)
@@ -393,6 +399,35 @@ def _macro_classes(true_hot: np.ndarray, class_mask: Any | None) -> tuple[np.nda
     return prc_classes, macro_sets
 
 
+def _macro_values(
+    block: Mapping[str, np.ndarray],
+    key: str,
+    sel: np.ndarray,
+    reference: Mapping[str, np.ndarray] | None,
+) -> np.ndarray:
+    """(b, k) per-class values of one macro metric over the fixed class set ``sel``.
+
+    The class set never changes between resamples. A class whose metric is undefined in a
+    resample is not dropped (dropping rare classes with F1 = 0 biased the interval upwards):
+
+    * F1 is ``2 TP / (2 TP + FP + FN)`` whenever that denominator is positive, so a class with
+      no positives in the resample but false positives contributes **0**;
+    * a class with neither positives nor calls in the resample (F1 = 0/0), and a recall,
+      AUROC or AUPRC undefined for lack of positives (or negatives), contribute the class's
+      **full-sample value** (the point-estimate convention): the resample carries no
+      information about that class, so it neither rewards nor penalises it.
+    """
+    vals = block[key][:, sel].copy()
+    if key == "f1":
+        called_only = (block["_support"][:, sel] == 0) & (block["_n_pred"][:, sel] > 0)
+        vals[called_only] = 0.0
+    if reference is not None:
+        ref = np.broadcast_to(reference[key][sel], vals.shape)
+        missing = np.isnan(vals)
+        vals[missing] = ref[missing]
+    return vals
+
+
 def _metrics_statistic(
     true_hot: np.ndarray,
     pred_hot: np.ndarray,
@@ -401,8 +436,15 @@ def _metrics_statistic(
     macro_sets: Mapping[str, np.ndarray],
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The weights → (b, summary + per-class metrics) function that :func:`bootstrap_statistic`
-    resamples; column order is ``SUMMARY_METRICS`` then ``PER_CLASS_METRICS`` × classes."""
+    resamples; column order is ``SUMMARY_METRICS`` then ``PER_CLASS_METRICS`` × classes.
+
+    Macro averages run over the class set fixed on the full sample (``macro_sets``); see
+    :func:`_macro_values` for classes undefined in a resample. Per-class intervals keep
+    the resamples where the class's metric is defined (``n_valid``).
+    """
     exact = (true_hot == pred_hot).all(axis=1)
+    full = _metric_block(np.ones((1, true_hot.shape[0])), true_hot, pred_hot, exact, p, prc_classes)
+    reference = {k: v[0] for k, v in full.items()}
 
     def stat(w: np.ndarray) -> np.ndarray:
         block = _metric_block(w, true_hot, pred_hot, exact, p, prc_classes)
@@ -412,7 +454,8 @@ def _metrics_statistic(
             for key in ("f1", "recall", "auroc", "auprc"):
                 sel = macro_sets[key]
                 if sel.any() and (key not in ("auroc", "auprc") or p is not None):
-                    cols.append(np.nanmean(block[key][:, sel], axis=1)[:, None])
+                    vals = _macro_values(block, key, sel, reference)
+                    cols.append(np.nanmean(vals, axis=1)[:, None])
                 else:
                     cols.append(np.full((w.shape[0], 1), np.nan))
         cols.extend(block[m] for m in PER_CLASS_METRICS)

@@ -5,6 +5,15 @@ calibrated posterior ``p_tr(y | x)`` becomes ``p_te(y | x) ∝ p_tr(y | x) · p_
 The test priors are unknown without test labels; :func:`em_prior_shift` estimates them from
 the model's test outputs alone with the EM procedure of Saerens, Latinne & Decaestecker
 (Neural Computation 14:21-41, 2002), and returns the corrected posteriors.
+
+EM must start from the priors the outputs **encode**, which are not the training frequencies
+when the model was trained with class weights. Weighted cross-entropy with weight ``w_y``
+has the population risk ``sum_y pi_y w_y E[-log q_y(x) | y]``; minimised pointwise over the
+simplex it gives ``q_y(x) ∝ pi_y w_y p(x | y)``, the Bayes posterior under the priors
+``pi_y w_y / sum_c pi_c w_c`` (:func:`effective_priors`). The inverse-frequency weights of
+:mod:`ecgtriage.train.objectives` make these uniform over the present classes: a tier model
+trained with them outputs roughly balanced posteriors, and EM started from the training
+frequencies would mistake that for a prior shift.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from ecgtriage.evaluate._checks import (
 
 __all__ = [
     "class_priors",
+    "effective_priors",
     "adjust_to_priors",
     "em_prior_shift",
     "prevalence_shift_table",
@@ -57,6 +67,47 @@ def _priors(priors: Any, n_classes: int, name: str) -> np.ndarray:
     return p / p.sum()
 
 
+def effective_priors(train_priors: Any, class_weight: Any | None = None) -> np.ndarray:
+    """The class priors a (class-)weighted cross-entropy model's posteriors encode.
+
+    Parameters
+    ----------
+    train_priors : (C,) float
+        Class prevalence of the training set (``class_priors(train_y, C)``).
+    class_weight : (C,) float, ``"inverse_frequency"`` or None
+        The cross-entropy class weights used in training (``Objective.class_weight``);
+        ``"inverse_frequency"`` means ``1 / prior`` on present classes (what
+        :func:`ecgtriage.train.objectives` uses with ``class_weighting=True``); ``None`` means
+        unweighted training (the outputs encode ``train_priors``).
+
+    Returns
+    -------
+    (C,) float64
+        ``train_priors * class_weight``, normalised to sum 1 (see the module docstring for the
+        derivation). Inverse-frequency weights give the uniform distribution over classes
+        present in training, and 0 for absent ones.
+    """
+    pi = np.asarray(train_priors, dtype=np.float64)
+    if pi.ndim != 1:
+        raise ValueError(f"train_priors: expected a 1-D array of class priors, found shape {pi.shape}")
+    pi = _priors(pi, pi.size, "train_priors")
+    if class_weight is None:
+        return pi
+    if isinstance(class_weight, str):
+        if class_weight != "inverse_frequency":
+            raise ValueError(
+                f"class_weight: expected an array, 'inverse_frequency' or None, found {class_weight!r}"
+            )
+        w = np.divide(1.0, pi, out=np.zeros_like(pi), where=pi > 0)
+    else:
+        w = np.asarray(class_weight, dtype=np.float64)
+        if w.shape != pi.shape:
+            raise ValueError(f"class_weight: expected {pi.size} weights, found shape {w.shape}")
+        if (w < 0).any() or not np.isfinite(w).all():
+            raise ValueError(f"class_weight: expected non-negative finite weights, found {w}")
+    return _priors(pi * w, pi.size, "train_priors × class_weight")
+
+
 def adjust_to_priors(proba: Any, train_priors: Any, new_priors: Any) -> np.ndarray:
     """Re-weight single-label posteriors from the training priors to ``new_priors``.
 
@@ -76,6 +127,7 @@ def em_prior_shift(
     proba: Any,
     train_priors: Any,
     *,
+    class_weight: Any | None = None,
     max_iter: int = 1000,
     tol: float = 1e-8,
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -88,6 +140,10 @@ def em_prior_shift(
         on the training distribution.
     train_priors : (C,) float
         Class prevalence of the training set (e.g. ``class_priors(train_y, C)``).
+    class_weight : (C,) float, ``"inverse_frequency"`` or None
+        The training class weights; EM then starts from and re-weights against
+        ``effective_priors(train_priors, class_weight)``, the priors the outputs encode.
+        Leave ``None`` only for a model trained without class weights.
     max_iter, tol : stopping rule on the largest change of any prior.
 
     Returns
@@ -95,11 +151,12 @@ def em_prior_shift(
     adjusted : (N, C) float64
         Posteriors under the estimated test priors.
     info : dict
-        ``train_priors``, ``test_priors`` (the EM estimate), ``n_iter``, ``converged``
-        (JSON-serialisable).
+        ``train_priors``, ``encoded_priors`` (the priors EM adjusted from), ``test_priors``
+        (the EM estimate), ``n_iter``, ``converged`` (JSON-serialisable).
     """
     p = as_proba(proba)
-    tr = _priors(train_priors, p.shape[1], "train_priors")
+    train = _priors(train_priors, p.shape[1], "train_priors")
+    tr = effective_priors(train, class_weight)
     if p.shape[0] == 0:
         raise ValueError("proba: expected at least one test record, found none")
     pi = tr.copy()
@@ -118,7 +175,8 @@ def em_prior_shift(
     adjusted = adjust_to_priors(p, tr, pi)
     info = {
         "method": "EM (Saerens, Latinne & Decaestecker 2002)",
-        "train_priors": tr,
+        "train_priors": train,
+        "encoded_priors": tr,
         "test_priors": pi,
         "n_iter": n_iter,
         "converged": converged,
