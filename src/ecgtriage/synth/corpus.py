@@ -9,6 +9,11 @@ Every random stream is derived from the corpus seed with ``np.random.SeedSequenc
 * ``spawn_key=(2, p)``: patient ``p``'s anatomy (shared by all of that patient's records),
 
 so the output is identical for any number of workers.
+
+With the built-in simulator every corpus also holds ``fiducials.csv`` (:mod:`.fiducials`): the
+ground-truth P, QRS and T boundaries of every beat, in samples at the corpus rate (500 Hz; for
+PTB-XL the ``records500`` copy). Reading them draws nothing from the random streams, so every
+other file is byte-identical to a corpus written without them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +34,7 @@ from ecgtriage.errors import ConfigError
 from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.synth import labelsets
 from ecgtriage.synth.device import PTBXL_LEADS, QUALITY_COLUMNS, downsample, ptbxl_device, sph_device
+from ecgtriage.synth.fiducials import FIDUCIALS_FILE, fiducial_rows, write_fiducials
 
 SPH_FS = 500
 PTBXL_FS_HR = 500
@@ -128,32 +134,52 @@ def _chunks(items: list, workers: int | None) -> list[list]:
 
 
 def _clean_signal(seed: int, index: int, patient: int, statements, fs: int, n_samples: int,
-                  age, sex, simulate: Simulate | None) -> tuple[np.ndarray, np.random.Generator]:
+                  age, sex, simulate: Simulate | None) -> tuple[np.ndarray, np.random.Generator, Any]:
+    """(clean signal, the record's generator for device noise, ground-truth fiducials or
+    ``None`` with a caller's ``simulate``)."""
     sim, sample_patient = _simulator(simulate)
     anatomy = sample_patient(_rng(seed, 2, patient), age=age, sex=sex) if sample_patient else None
     rng = _rng(seed, 1, index)
-    clean = sim(list(statements), fs, n_samples / fs, rng, patient=anatomy)
+    fid = None
+    if simulate is None:
+        from ecgtriage.synth.simulator import simulate_ecg_with_fiducials
+
+        clean, fid = simulate_ecg_with_fiducials(list(statements), fs, n_samples / fs, rng,
+                                                 patient=anatomy)
+    else:
+        clean = sim(list(statements), fs, n_samples / fs, rng, patient=anatomy)
     clean = np.asarray(clean, dtype=np.float32)
     if clean.shape != (12, n_samples):
         raise ValueError(
             f"simulator returned shape {clean.shape} for statements {list(statements)}; "
             f"expected (12, {n_samples})"
         )
-    return clean, rng
+    return clean, rng, fid
+
+
+def _write_fiducials(root: Path, chunks: list[list[dict]]) -> None:
+    """``fiducials.csv`` from the workers' rows (in record order); none with a custom simulator."""
+    rows = [r for chunk in chunks for r in (chunk or [])]
+    if rows:
+        write_fiducials(root / FIDUCIALS_FILE, rows)
 
 
 # --------------------------------------------------------------------------------------- SPH
-def _sph_task(job: tuple) -> None:
+def _sph_task(job: tuple) -> list[dict]:
     seed, root, simulate, rows = job
     import h5py
 
+    fiducials: list[dict] = []
     for index, row in rows:
         patient = int(row.patient_id[1:])
-        clean, rng = _clean_signal(seed, index, patient, row.statements, SPH_FS, row.n_samples,
-                                   row.age, row.sex, simulate)
+        clean, rng, fid = _clean_signal(seed, index, patient, row.statements, SPH_FS,
+                                        row.n_samples, row.age, row.sex, simulate)
         sig = sph_device(clean, SPH_FS, rng)
         with h5py.File(Path(root) / "records" / f"{row.ecg_id}.h5", "w", track_order=False) as fh:
             fh.create_dataset("ecg", data=sig, track_times=False)
+        if fid is not None:
+            fiducials.extend(fiducial_rows(row.ecg_id, fid))
+    return fiducials
 
 
 def write_sph_corpus(
@@ -195,7 +221,7 @@ def write_sph_corpus(
         (tmp / "code.csv").write_bytes(labelsets.data_bytes("sph_code.csv"))
         jobs = [(seed, str(tmp), simulate, chunk)
                 for chunk in _chunks(list(enumerate(plan)), workers)]
-        _run_chunks(_sph_task, jobs, workers, progress, "synth sph")
+        _write_fiducials(tmp, _run_chunks(_sph_task, jobs, workers, progress, "synth sph"))
     return path
 
 
@@ -224,14 +250,17 @@ def _write_wfdb(root: Path, rel: str, sig_mv: np.ndarray, fs: int) -> None:
     (target.parent / f"{name}.hea").write_text("\n".join(lines) + "\n")
 
 
-def _ptbxl_task(job: tuple) -> list[dict[str, str]]:
+def _ptbxl_task(job: tuple) -> tuple[list[dict[str, str]], list[dict]]:
     seed, root, simulate, rows = job
     qualities = []
+    fiducials: list[dict] = []
     n = PTBXL_FS_HR * PTBXL_SECONDS
     for index, row in rows:
         sex = "F" if row.sex == 1 else "M"
-        clean, rng = _clean_signal(seed, index, row.patient_id, row.statements, PTBXL_FS_HR, n,
-                                   row.age, sex, simulate)
+        clean, rng, fid = _clean_signal(seed, index, row.patient_id, row.statements, PTBXL_FS_HR,
+                                        n, row.age, sex, simulate)
+        if fid is not None:
+            fiducials.extend(fiducial_rows(str(row.ecg_id), fid))
         # Both copies are rounded to 1 uV once, from the same unrounded leads (in _write_wfdb),
         # so each keeps III = II - I and aVR + aVL + aVF = 0 to one step.
         hr, quality = ptbxl_device(clean, PTBXL_FS_HR, rng, quantised=False)
@@ -239,7 +268,7 @@ def _ptbxl_task(job: tuple) -> list[dict[str, str]]:
         _write_wfdb(Path(root), "records500/" + _ptbxl_name(row.ecg_id, "hr"), hr, PTBXL_FS_HR)
         _write_wfdb(Path(root), "records100/" + _ptbxl_name(row.ecg_id, "lr"), lr, PTBXL_FS_LR)
         qualities.append(quality)
-    return qualities
+    return qualities, fiducials
 
 
 def _ptbxl_row(row: labelsets.PtbxlPlanRow, quality: dict[str, str], rng: np.random.Generator,
@@ -314,8 +343,9 @@ def write_ptbxl_corpus(
         (tmp / "scp_statements.csv").write_bytes(labelsets.data_bytes("scp_statements.csv"))
         jobs = [(seed, str(tmp), simulate, chunk)
                 for chunk in _chunks(list(enumerate(plan)), workers)]
-        qualities = [q for chunk in _run_chunks(_ptbxl_task, jobs, workers, progress, "synth ptbxl")
-                     for q in chunk]
+        results = _run_chunks(_ptbxl_task, jobs, workers, progress, "synth ptbxl")
+        qualities = [q for chunk, _fid in results for q in chunk]
+        _write_fiducials(tmp, [fid for _chunk, fid in results])
         rows = [_ptbxl_row(r, q, plan_rng, descriptions) for r, q in zip(plan, qualities)]
         db = pd.DataFrame(rows, columns=list(PTBXL_COLUMNS))
         db.to_csv(tmp / "ptbxl_database.csv", index=False)
@@ -362,15 +392,19 @@ def _write_challenge_record(root: Path, name: str, sig_mv: np.ndarray, fs: int, 
     (root / f"{name}.hea").write_text("\n".join(lines) + "\n")
 
 
-def _challenge_task(job: tuple) -> None:
+def _challenge_task(job: tuple) -> list[dict]:
     seed, root, simulate, rows = job
+    fiducials: list[dict] = []
     for index, row in rows:
         patient = int(row.patient_id[1:])
-        clean, rng = _clean_signal(seed, index, patient, row.statements, SPH_FS, row.n_samples,
-                                   row.age, row.sex, simulate)
+        clean, rng, fid = _clean_signal(seed, index, patient, row.statements, SPH_FS,
+                                        row.n_samples, row.age, row.sex, simulate)
         sig, _quality = ptbxl_device(clean, SPH_FS, rng)
         _write_challenge_record(Path(root), row.ecg_id, sig, SPH_FS, row.age, row.sex,
                                 snomed_codes(row.aha_code), f"{row.date} 09:00:00")
+        if fid is not None:
+            fiducials.extend(fiducial_rows(row.ecg_id, fid))
+    return fiducials
 
 
 def write_challenge_corpus(
@@ -398,5 +432,6 @@ def write_challenge_corpus(
             (tmp / name).write_bytes(labelsets.data_bytes(name))
         jobs = [(seed, str(tmp), simulate, chunk)
                 for chunk in _chunks(list(enumerate(plan)), workers)]
-        _run_chunks(_challenge_task, jobs, workers, progress, "synth challenge")
+        _write_fiducials(tmp, _run_chunks(_challenge_task, jobs, workers, progress,
+                                          "synth challenge"))
     return path

@@ -14,6 +14,7 @@ import numpy as np
 
 from .atrial import fibrillation, flutter
 from .beats import design_atria, design_ventricles
+from .fiducials import Fiducials, beat_fiducials
 from .leads import expand_to_12, unit
 from .patient import Patient, sample_patient
 from .render import GAUSS, Lobes, render
@@ -27,6 +28,7 @@ __all__ = [
     "Patient",
     "sample_patient",
     "simulate_ecg",
+    "simulate_ecg_with_fiducials",
 ]
 
 _ECTOPIC = ("V0", "V1", "V2", "E")
@@ -53,6 +55,8 @@ def simulate_ecg(
 ) -> np.ndarray:
     """Simulate a clean 12-lead ECG showing the given statements.
 
+    The signal of :func:`simulate_ecg_with_fiducials` (same random stream, same output).
+
     Parameters
     ----------
     statements : SPH statements (``"1"``, ``"50+346"``, ``"165+332"``) and/or keys of
@@ -72,6 +76,26 @@ def simulate_ecg(
     ------
     ValueError
         For unknown statements (named in the message) or a non-positive ``fs``/``duration_s``.
+    """
+    return simulate_ecg_with_fiducials(statements, fs, duration_s, rng, patient)[0]
+
+
+def simulate_ecg_with_fiducials(
+    statements: str | Iterable[str],
+    fs: float,
+    duration_s: float,
+    rng: np.random.Generator,
+    patient: Patient | None = None,
+) -> tuple[np.ndarray, Fiducials]:
+    """:func:`simulate_ecg` plus the ground-truth boundaries of every wave it drew.
+
+    The fiducials are read off the rhythm timeline and the templates, without drawing from
+    ``rng``, so the signal is the same as :func:`simulate_ecg`'s for the same generator state.
+
+    Returns
+    -------
+    (signal, fiducials): the (12, n) float32 signal and its :class:`.fiducials.Fiducials`
+    (samples at ``fs``; definitions in :mod:`.fiducials`).
     """
     if not np.isfinite(fs) or fs < 50:
         raise ValueError(f"fs: expected a sampling rate >= 50 Hz, found {fs!r}")
@@ -102,6 +126,8 @@ def simulate_ecg(
     v_t = np.asarray(tl.v_t)
     v_kind = np.asarray(tl.v_kind)
     rr = _qt_rr(v_t, tl.v_kind)
+    qrs_dur = np.zeros(v_t.size)
+    t_end = np.zeros(v_t.size)
     for kind in sorted(set(tl.v_kind)):
         sel = v_kind == kind
         tpl = ventricles.templates[kind]
@@ -109,6 +135,8 @@ def simulate_ecg(
         if kind in _ECTOPIC:
             qt = qt + 0.04
         jt = np.maximum(qt - tpl.duration_s, 0.12)
+        qrs_dur[sel] = tpl.duration_s
+        t_end[sel] = tpl.duration_s + jt
         parts.append(tpl.instantiate(v_t[sel], jt, beat_scale(v_t[sel])))
     if tl.spikes:
         parts.append(_spikes(tl.spikes, rng))
@@ -117,7 +145,9 @@ def simulate_ecg(
         eight += fibrillation(n, fs, rng, ventricles.voltage_scale)
     elif tl.atrial == "flutter":
         eight += flutter(n, fs, tl.flutter_hz, tl.flutter_phase, rng, ventricles.voltage_scale)
-    return expand_to_12(eight)
+    fid = beat_fiducials(tl.p_t, tl.p_kind, {k: tpl.duration_s for k, tpl in atria.items()},
+                         tl.v_t, tl.v_kind, qrs_dur, t_end, fs, n)
+    return expand_to_12(eight), fid
 
 
 def _spikes(spikes: list[tuple[float, str]], rng) -> Lobes:
