@@ -125,3 +125,15 @@ def test_default_wiring_uses_the_package_tier_rules():
     p4 = np.eye(4)[[0, 3, 2, 1]] * 0.7 + 0.075
     r4 = common_ground_scores("tier4", p4, targets, {"tier4": t4, "tier3": t3})
     assert r4["tier3"]["metrics"]["accuracy"] == 1.0
+
+
+def test_tier4_to_tier3_decides_on_summed_probabilities():
+    """0.4 Normal / 0.3 Mild / 0.3 Moderate is Normal by the tier4 argmax but Monitor once
+    P(Mild) + P(Moderate) = 0.6 is compared with P(Normal) (issue 10: sum, not argmax)."""
+    p4 = np.array([[0.4, 0.3, 0.3, 0.0],
+                   [0.6, 0.2, 0.2, 0.0],
+                   [0.1, 0.1, 0.1, 0.7]])
+    y = np.array([1, 0, 2])
+    r = common_ground_scores("tier4", p4, {"tier3": y}, {"tier4": TIER4, "tier3": TIER3},
+                             coarsen_fn=toy_coarsen)
+    assert r["tier3"]["metrics"]["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]

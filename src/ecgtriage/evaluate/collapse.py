@@ -3,8 +3,9 @@
 * An aha44 model's probabilities are thresholded per class (the model card's thresholds) and
   the predicted code set is collapsed to a tier by the tier scheme's own rules
   (``ecgtriage.labels.collapse_to_tier``: modifier-free statements, most severe wins).
-* A tier4 model is scored natively at tier4 and, with its predictions coarsened by
-  ``ecgtriage.labels.coarsen`` (Mild + Moderate → Monitor), at tier3.
+* A tier4 model is scored natively at tier4 and at tier3 with its probabilities summed
+  through ``ecgtriage.labels.coarsen`` (P(Monitor) = P(Mild) + P(Moderate)), decided on
+  those sums.
 * A tier3 model is scored at tier3 only (tier4 cannot be derived from it).
 
 Tier models decide at the validation-chosen Serious operating point: a record is Serious when
@@ -205,7 +206,7 @@ def common_ground_scores(
         yt = as_class_index(y, len(classes), f"targets[{tier!r}]")
         same_length(proba=p, **{f"targets[{tier!r}]": yt})
         derived = _tier_decisions(source_scheme, tier, p, native_pred, classes, thresholds,
-                                  collapse_fn, coarsen_fn)
+                                  collapse_fn, coarsen_fn, serious_class, serious_threshold)
         if derived is None:
             out["not_derivable"][tier] = f"{tier} cannot be derived from {source_scheme} predictions"
             continue
@@ -255,6 +256,8 @@ def _tier_decisions(
     thresholds: Any,
     collapse_fn: CollapseFn | None,
     coarsen_fn: CoarsenFn | None,
+    serious_class: str = "Serious",
+    serious_threshold: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, str] | None:
     """(decisions, tier probabilities or None, derivation) of one model at ``tier``, or
     ``None`` when ``tier`` cannot be derived from ``source_scheme`` (tier4 from tier3)."""
@@ -267,8 +270,15 @@ def _tier_decisions(
         derivation = "native"
     elif source_scheme == "tier4":
         index_map = coarsen_index_map(p.shape[1], tier, coarsen_fn)
-        y_pred = index_map[native_pred]
         tier_proba = coarsen_proba(p, index_map, len(classes))
+        # Decide on the summed probabilities (P(Monitor) = P(Mild) + P(Moderate)), not on
+        # the coarsened argmax class: a record at 0.3 Mild / 0.3 Moderate / 0.4 Normal is
+        # Monitor. Serious keeps its operating point (its probability is not summed).
+        if serious_class in classes:
+            y_pred = serious_operating_point(tier_proba, classes.index(serious_class),
+                                             serious_threshold)
+        else:
+            y_pred = tier_proba.argmax(axis=1)
         derivation = f"coarsened from {source_scheme}"
     else:
         return None
