@@ -256,11 +256,12 @@ def triage_signal(signal: np.ndarray, fs: float, model: TriageModel, *,
         adaptations.append(f"missing lead{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                            "(zero rows)")
     gate = assess_quality(signal, fs, present=present, limits=limits)
-    flags = [str(f) for f in getattr(gate, "flags", ())]
+    flags = [f.describe() if hasattr(f, "describe") else str(f) for f in getattr(gate, "flags", ())]
     config, card_flags = preprocess_config(card)
     flags += card_flags
     if not gate.readable:
-        return TriageResult(status=f"unreadable: {gate.message()}", quality_flags=tuple(flags),
+        reason = gate.message().removeprefix("unreadable: ")
+        return TriageResult(status=f"unreadable: {reason}", quality_flags=tuple(flags),
                             adaptations=tuple(adaptations), **base)
     problem = missing_lead_problem(model, present)
     if problem:

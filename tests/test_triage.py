@@ -1,0 +1,330 @@
+"""``ecgtriage triage``: a file reaches the model as the study cache's array, decisions follow
+the card, bad records never get a tier, the ONNX path runs without torch, exit codes.
+
+The model here is an untrained ``resnet1d_small`` with a hand-made tier3 card whose
+preprocessing block is the real cache manifest's (training does not matter for any of these
+properties, and building it takes a second); the records are a small synthetic PTB-XL corpus
+in WFDB, prepared into a cache by ``prepare`` exactly as a study would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_study_run import quick_simulate
+
+from ecgtriage.cli import main
+from ecgtriage.leads import CANONICAL_LEADS
+from ecgtriage.train.card import ModelCard, ModelSpec, ObjectiveSpec, SchemeSpec
+from ecgtriage.triage import (EXIT_OK, EXIT_REFERRED, EXIT_UNREADABLE, TriageResult, exit_code,
+                              load_triage_model, triage_file, triage_signal)
+from ecgtriage.triage.model import missing_lead_support
+
+N_SAMPLES = 250  # 2.5 s at 100 Hz: a centre window of the 10 s cache, as window_s = 2.5 trains
+
+GATE_STUB = textwrap.dedent('''
+    """Stand-in for ecgtriage.signal.quality_gate until it lands (tests only)."""
+    from dataclasses import dataclass
+    import numpy as np
+
+    @dataclass(frozen=True)
+    class GateResult:
+        readable: bool
+        flags: tuple = ()
+        def message(self):
+            return "; ".join(self.flags) or "ok"
+
+    def assess_quality(signal, fs, present=None, limits=None):
+        x = np.asarray(signal, dtype=np.float64)
+        present = np.ones(x.shape[0], bool) if present is None else np.asarray(present, bool)
+        x = x[present]
+        if not np.isfinite(x).all():
+            return GateResult(False, ("NaN or inf samples",))
+        if x.size == 0 or (np.percentile(x, 99, axis=-1) - np.percentile(x, 1, axis=-1)).max() < 0.05:
+            return GateResult(False, ("flat record",))
+        hi, lo = x.max(axis=1, keepdims=True), x.min(axis=1, keepdims=True)
+        if ((x >= hi - 0.02 * (hi - lo)) | (x <= lo + 0.02 * (hi - lo))).mean() > 0.5:
+            return GateResult(False, ("clipped record",))
+        return GateResult(True, ())
+''')
+HAVE_GATE = (importlib.util.find_spec("ecgtriage.signal.quality_gate") is not None
+             and not os.environ.get("TRIAGE_TEST_GATE_STUB"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quality_gate(tmp_path_factory):
+    """The real gate when it exists, else the stub (in this process and in subprocesses)."""
+    if HAVE_GATE:
+        yield None
+        return
+    folder = tmp_path_factory.mktemp("gate")
+    (folder / "quality_gate_stub.py").write_text(GATE_STUB)
+    sys.path.insert(0, str(folder))
+    import quality_gate_stub
+
+    sys.modules["ecgtriage.signal.quality_gate"] = quality_gate_stub
+    yield folder
+    sys.modules.pop("ecgtriage.signal.quality_gate", None)
+
+
+def make_card(manifest: dict, **thresholds) -> ModelCard:
+    return ModelCard(
+        model=ModelSpec("resnet1d_small", 3), fs=100.0, n_samples=N_SAMPLES,
+        leads=tuple(CANONICAL_LEADS), units="mV",
+        scheme=SchemeSpec("tier3", "1", ("Normal", "Monitor", "Serious"), multilabel=False,
+                          ordered=True),
+        objective=ObjectiveSpec("softmax", loss="ce"),
+        thresholds={"kind": "serious_operating_point", "class": "Serious", "threshold": None,
+                    **thresholds},
+        preprocessing={"cache_fs": 100.0, "cache_n_samples": 1000,
+                       **manifest["preprocessing"]},
+        seed=0)
+
+
+def write_run(run: Path, card: ModelCard) -> Path:
+    import torch
+
+    from ecgtriage.models import create_model
+    from ecgtriage.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("resnet1d_small", n_leads=12, n_samples=N_SAMPLES, fs=100.0, n_outputs=3)
+    save_checkpoint(run, model, card)
+    return run
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from ecgtriage.data.prepare import prepare
+    from ecgtriage.io.sources import open_source
+    from ecgtriage.synth.corpus import write_ptbxl_corpus
+
+    root = tmp_path_factory.mktemp("triage")
+    corpus = write_ptbxl_corpus(root / "corpus", 8, 1, workers=1, progress=False,
+                                simulate=quick_simulate, supported_extras=())
+    cache = prepare(open_source(corpus), root / "cache", workers=1)
+    card = make_card(cache.manifest, uncertainty={"threshold": 0.99, "split": "val"})
+    run = write_run(root / "run", card)
+    return {"root": root, "corpus": Path(corpus), "cache": cache, "run": run, "card": card}
+
+
+def files_of(world) -> tuple[list[str], list[Path]]:
+    index = world["cache"].index
+    return index["record_id"].astype(str).tolist(), [world["corpus"] / f for f in index["file"]]
+
+
+def test_triage_equals_the_study_prediction_path(world):
+    """A WFDB file triaged equals ``predict_proba`` on the record's cached row: same array."""
+    from ecgtriage.train.checkpoint import load_checkpoint
+    from ecgtriage.train.predict import predict_proba
+
+    ids, files = files_of(world)
+    cache = world["cache"]
+    model, card = load_checkpoint(world["run"])
+    expected = predict_proba(model, np.asarray(cache.signals[cache.rows_for(ids)], np.float32),
+                             progress=False)
+    triage_model = load_triage_model(world["run"], threads=1)
+    results = [triage_file(f, triage_model) for f in files]
+    got = np.array([[r.probabilities[c] for c in card.classes] for r in results])
+    assert all(r.kind != "unreadable" for r in results), [r.status for r in results]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    decided = card.decide(expected, operating_point=True)
+    assert [r.tier for r in results] == [card.classes[i] for i in decided]
+    assert any("model reads the centre 2.5 s" in a for a in results[0].adaptations)
+
+
+def test_resampled_file_is_adapted_and_said_so(world):
+    """The 500 Hz copy reaches the model resampled, with the adaptation in the output."""
+    _, files = files_of(world)
+    hr = sorted((world["corpus"] / "records500").rglob("*.hea"))[0]
+    result = triage_file(hr, load_triage_model(world["run"]))
+    assert result.tier in ("Normal", "Monitor", "Serious")
+    assert "resampled from 500 Hz to 100 Hz" in result.adaptations
+
+
+@pytest.mark.parametrize("kind", ["flat", "clipped", "nan"])
+def test_bad_records_never_get_a_tier(world, kind):
+    model = load_triage_model(world["run"])
+    rng = np.random.default_rng(0)
+    x = (0.5 * rng.standard_normal((12, 1000))).astype(np.float32)
+    if kind == "flat":
+        x[:] = 0.0
+    elif kind == "clipped":
+        x = np.clip(x * 20, -1.0, 1.0)
+    else:
+        x[3, 100:200] = np.nan
+    result = triage_signal(x, 100.0, model, path=kind)
+    assert result.kind == "unreadable" and result.tier is None and not result.probabilities
+    assert exit_code([result]) == EXIT_UNREADABLE
+
+
+def test_uncertainty_referral_and_old_cards(world, tmp_path):
+    """A threshold below every possible score refers; a card without one never refers and
+    says so."""
+    _, files = files_of(world)
+    manifest = world["cache"].manifest
+    strict = write_run(tmp_path / "strict", make_card(manifest, uncertainty={"threshold": 0.0}))
+    result = triage_file(files[0], load_triage_model(strict))
+    assert result.kind == "referred" and result.tier is not None
+    assert "calibrated on validation" in result.status
+    old = write_run(tmp_path / "old", make_card(manifest))
+    assert ModelCard.read(old).uncertainty_threshold is None
+    result = triage_file(files[0], load_triage_model(old))
+    assert result.status == "ok"
+    assert any("no uncertainty referral" in f for f in result.quality_flags)
+
+
+def test_uncertainty_threshold_from_validation():
+    from ecgtriage.train.run import uncertainty_threshold
+
+    p = np.array([[0.9, 0.05, 0.05]] * 19 + [[0.4, 0.3, 0.3]])
+    entry = uncertainty_threshold(p, multilabel=False, refer_rate=0.05)
+    assert entry["threshold"] == pytest.approx(0.6)  # the 95 % quantile: the one unsure record
+    assert uncertainty_threshold(np.zeros((0, 3)), False)["threshold"] is None
+
+
+def test_missing_leads_rule(world):
+    """Without a study's measurement no tier; with one, only within the margin."""
+    _, files = files_of(world)
+    model = load_triage_model(world["run"])
+    from ecgtriage.io.single import read_ecg_file
+
+    ecg = read_ecg_file(files[0])
+    x = ecg.record.signal.copy()
+    present = [True] * 12
+    for i in (6, 7):
+        x[i] = 0.0
+        present[i] = False
+    result = triage_signal(x, ecg.record.fs, model, present=present)
+    assert result.status == "unreadable: model not validated with 2 missing leads"
+    assert any("missing leads V1, V2" in a for a in result.adaptations)
+    results = {"robustness": {"curves": [
+        {"scheme": "tier3", "seed": 0, "test_set": "internal", "corruption": None, "value": 0.8},
+        {"scheme": "tier3", "seed": 0, "test_set": "internal", "corruption": "missing_leads",
+         "severity": 1, "value": 0.79},
+        {"scheme": "tier3", "seed": 0, "test_set": "internal", "corruption": "missing_leads",
+         "severity": 3, "value": 0.77},
+        {"scheme": "tier3", "seed": 0, "test_set": "internal", "corruption": "missing_leads",
+         "severity": 6, "value": 0.5}]}}
+    model.robustness = missing_lead_support(results, "tier3", 0)
+    assert triage_signal(x, ecg.record.fs, model, present=present).tier is not None  # 3 ≥ 2, drop .03
+    many = list(present)
+    for i in (8, 9, 10):
+        many[i] = False
+    status = triage_signal(x, ecg.record.fs, model, present=many).status
+    assert status.startswith("unreadable: model not validated with 5 missing leads")
+
+
+def test_exit_codes():
+    ok = TriageResult(path="a", status="ok", tier="Normal")
+    ref = TriageResult(path="b", status="referred: x", tier="Normal")
+    bad = TriageResult(path="c", status="unreadable: y")
+    assert exit_code([ok]) == EXIT_OK
+    assert exit_code([ok, ref]) == EXIT_REFERRED
+    assert exit_code([ref, bad, ok]) == EXIT_UNREADABLE
+
+
+def test_cli_formats_and_exit_codes(world, tmp_path, capsys):
+    _, files = files_of(world)
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.zeros((12, 1000), np.float32))
+    code = main(["triage", str(files[0]), str(files[1]), "--model", str(world["run"]),
+                 "--format", "json", "--threads", "1"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code in (EXIT_OK, EXIT_REFERRED) and len(rows) == 2
+    assert set(rows[0]) >= {"path", "tier", "probabilities", "statements", "quality_flags",
+                            "adaptations", "status", "model", "model_version"}
+    out = tmp_path / "t.csv"
+    code = main(["triage", str(files[0]), str(flat), "--model", str(world["run"]), "--fs", "100",
+                 "--format", "csv", "--out", str(out)])
+    assert code == EXIT_UNREADABLE
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert list(table["status"].str.split(":").str[0]) == [rows[0]["status"].split(":")[0], "unreadable"]
+    assert {"p:Normal", "p:Monitor", "p:Serious"} <= set(table.columns)
+    assert main(["triage", str(files[0]), "--model", str(world["run"]), "--out", str(out)]) == 1
+    code = main(["triage", str(files[0]), "--model", str(tmp_path)])
+    assert code == 1 and "expected a run folder" in capsys.readouterr().err
+
+
+def test_onnx_export_writes_card_and_triages_without_torch(world, tmp_path):
+    """`ecgtriage export` writes NAME.card.json; triage of a file with the .onnx imports no torch
+    (a meta-path finder refuses it) and gives the torch model's probabilities."""
+    from ecgtriage.train.export import card_path
+    from ecgtriage.triage.model import onnx_card_path
+
+    onnx = tmp_path / "m.onnx"
+    assert main(["export", "--run", str(world["run"]), "--out", str(onnx)]) == 0
+    assert card_path(onnx) == onnx_card_path(onnx) == tmp_path / "m.card.json"
+    assert ModelCard.read(card_path(onnx)) == world["card"]
+    _, files = files_of(world)
+    gate = world_gate_path()
+    code = textwrap.dedent(f"""
+        import json, sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch is blocked in this test")
+        sys.meta_path.insert(0, Block())
+        if {gate!r}:
+            sys.path.insert(0, {gate!r})
+            import quality_gate_stub
+            sys.modules["ecgtriage.signal.quality_gate"] = quality_gate_stub
+        from ecgtriage.triage import load_triage_model, triage_file
+        model = load_triage_model({str(onnx)!r}, threads=1)
+        r = triage_file({str(files[0])!r}, model)
+        assert "torch" not in sys.modules
+        print(json.dumps(r.to_dict()))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    onnx_result = json.loads(done.stdout)
+    torch_result = triage_file(files[0], load_triage_model(world["run"]))
+    assert onnx_result["tier"] == torch_result.tier
+    for c, p in torch_result.probabilities.items():
+        assert onnx_result["probabilities"][c] == pytest.approx(p, abs=1e-5)
+
+
+def world_gate_path() -> str:
+    module = sys.modules.get("ecgtriage.signal.quality_gate")
+    if HAVE_GATE or module is None or not hasattr(module, "__file__"):
+        return ""
+    return str(Path(module.__file__).parent) if "stub" in module.__file__ else ""
+
+
+def test_export_refuses_a_card_of_another_model(world, tmp_path):
+    from ecgtriage.errors import DataError
+    from ecgtriage.train.checkpoint import load_checkpoint
+    from ecgtriage.train.export import export_onnx
+
+    model, card = load_checkpoint(world["run"])
+    other = dataclasses.replace(card, n_samples=500)
+    with pytest.raises(DataError, match="n_samples is 500"):
+        export_onnx(model, tmp_path / "x.onnx", card=other)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_export_refuses_nan_weights(world, tmp_path):
+    import torch
+
+    from ecgtriage.errors import DataError
+    from ecgtriage.train.checkpoint import load_checkpoint
+    from ecgtriage.train.export import export_onnx
+
+    model, card = load_checkpoint(world["run"])
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(DataError, match="non-finite"):
+        export_onnx(model, tmp_path / "x.onnx", card=card)
+    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "x.card.json").exists()
