@@ -26,7 +26,10 @@ def tier_of(statements, source_format="sph", **columns):
         ("86", "Serious", ""),
         ("51;81", "Moderate", "C1"),
         ("50;108", "Serious", "C2"),
+        ("51;108", "Serious", "C2"),  # pre-excited flutter (decision 7)
         ("108", "Moderate", ""),
+        ("121", "Mild", ""),  # a cardiologist's axis statement keeps its tier in SPH
+        ("120;22", "Mild", ""),
         ("165+330", "Serious", "R1a"),
         ("161+331", "Serious", "R1a"),
         ("160+332", "Moderate", "R1b"),
@@ -121,10 +124,17 @@ def test_collapse_rejects_wrong_width():
         ("NORM;SR", "", "", "Normal"),
         ("NORM;PVC;SR", "", "", "Mild"),
         ("NORM;AFIB", "", "", "Moderate"),
-        ("STE_;SR", "", "", "Serious"),
+        ("STE_;SR", "", "", "Moderate"),             # decision 7: non-specific ST elevation
+        ("NORM;STE_;SR", "", "", "Moderate"),
         ("STE_;IMI", "Stadium III", "", "Moderate"),
+        ("STE_;IMI", "unknown", "", "Moderate"),     # unknown stadium: not acute, in every rule
+        ("STE_;IMI", "", "", "Moderate"),
+        ("STE_;IMI", "Stadium I", "", "Serious"),    # Serious only through an acute stadium ...
+        ("STE_;INJAS", "", "", "Serious"),           # ... or injury
         ("INVT", "", "", "Moderate"),
         ("WPW;AFIB", "", "", "Serious"),
+        ("WPW;AFLT", "", "", "Serious"),             # pre-excited flutter (decision 7)
+        ("WPW;SR", "", "", "Moderate"),
     ],
 )
 def test_ptbxl_tiers(statements, stadium1, stadium2, tier):
@@ -153,10 +163,15 @@ def test_heart_axis_counts_for_aha44_not_tier():
     [
         ("426783006", "Normal"),            # sinus rhythm only
         ("314208002", "Serious"),           # rapid AF (50+346)
-        ("164931005", "Serious"),           # ST elevation
-        ("164931005;164867002", "Moderate"),  # ST elevation with old MI (S3)
+        ("164931005", "Moderate"),          # ST elevation: Moderate as PTB-XL STE_ (decision 7)
+        ("164931005;57054005", "Serious"),  # ... Serious through acute MI
+        ("164931005;164867002", "Moderate"),  # ST elevation with old MI
         ("27885002", "Serious"),            # complete heart block
         ("195060002;164889003", "Serious"),  # pre-excited AF (S2)
+        ("74390002;164890007", "Serious"),   # pre-excited flutter (S2, decision 7)
+        ("39732003", "Normal"),              # LAD: aha44 121, no tier (decision 7)
+        ("47665007;426783006", "Normal"),    # RAD with sinus rhythm
+        ("39732003;426177001", "Mild"),      # LAD beside a Mild statement: the Mild decides
         ("251139008", None),                # lead reversal: tier unknown
         ("251139008;27885002", "Serious"),  # unknown does not matter once Serious
         ("251139008;426177001", None),      # Mild + unknown: undeterminable
@@ -185,3 +200,38 @@ def test_unknown_sph_code_names_record_and_code():
     index = pd.DataFrame({"record_id": ["A00007"], "statements": ["22;999"]})
     with pytest.raises(ValueError, match=r"record A00007: statements: unknown statement code 999 in '22;999'"):
         encode_targets(index, "sph", "tier4")
+
+
+def test_axis_deviation_same_in_ptbxl_and_challenge():
+    """Decision 7: heart_axis LAD/RAD and the Challenge LAD/RAD labels give aha44 121/120 and
+    no tier, identically; an SPH axis statement keeps its tier (Mild)."""
+    codes = aha_primary_codes()
+    ptb = pd.DataFrame({"record_id": ["1", "2"], "statements": ["SR", "SR"], "heart_axis": ["ALAD", "RAD"]})
+    chal = pd.DataFrame({"record_id": ["1", "2"], "statements": ["426783006;39732003", "426783006;47665007"]})
+    for scheme in ("aha44", "tier4", "tier3"):
+        a = encode_targets(ptb, "ptbxl", scheme)
+        b = encode_targets(chal, "challenge", scheme)
+        np.testing.assert_array_equal(a.y, b.y)
+        np.testing.assert_array_equal(a.known, b.known)
+    aha = encode_targets(chal, "challenge", "aha44").y
+    assert [codes[i] for i in np.flatnonzero(aha[0])] == ["121"]
+    assert [codes[i] for i in np.flatnonzero(aha[1])] == ["120"]
+    assert encode_targets(chal, "challenge", "tier4").y.tolist() == [0, 0]
+
+
+def test_mi_age_is_decided_in_one_table():
+    from ecgtriage.labels.record_statements import mi_age
+    from ecgtriage.labels.tables import mi_age_of_stadium
+
+    table = mi_age_of_stadium()
+    assert {k for k, v in table.items() if v == "acute"} == {"Stadium I", "Stadium I-II", "Stadium II"}
+    assert table["unknown"] == table[""] == table["Stadium III"] == "not_acute"
+    assert mi_age(frozenset()) == {"not_acute"}
+    assert mi_age(frozenset({"Stadium III", "Stadium I"})) == {"acute", "not_acute"}
+    # No rule reads the stadium text any more: every MI rule goes through mi_age.
+    rules = load_scheme("tier4").rows
+    assert not any("infarction_stadium" in r.when.attributes for r in rules)
+    assert any("mi_age" in r.when.attributes for r in rules)
+    index = pd.DataFrame({"record_id": ["e9"], "statements": ["IMI"], "infarction_stadium1": ["Stadium IV"]})
+    with pytest.raises(ValueError, match=r"record e9: infarction_stadium 'Stadium IV' is not one of"):
+        encode_targets(index, "ptbxl", "tier4")

@@ -17,7 +17,7 @@ def write(tmp_path, text, name="scheme.csv"):
 
 def test_builtin_schemes_have_versions_and_classes():
     tier4 = load_scheme("tier4")
-    assert tier4.version == "aha-tiers-2026.11-1"
+    assert tier4.version == "aha-tiers-2026.12-1"
     assert tier4.classes == ("Normal", "Mild", "Moderate", "Serious") and tier4.ordered
     assert load_scheme("tier3").classes == ("Normal", "Monitor", "Serious")
     aha = load_scheme("aha44")
@@ -39,7 +39,7 @@ def test_user_scheme_extending_tier4_overrides_one_code(tmp_path):
     path = write(tmp_path, "# name: qt-moderate\n# version: 2\n# extends: tier4\n"
                  "vocabulary,statement,modifier,when,class,rule_id\naha,148,,,Moderate,QT1\n")
     scheme = load_scheme(str(path))
-    assert scheme.version == "2+tier4@aha-tiers-2026.11-1"
+    assert scheme.version == "2+tier4@aha-tiers-2026.12-1"
     index = pd.DataFrame({"record_id": list("abc"), "statements": ["148", "88", "50+346"]})
     t = encode_targets(index, "sph", scheme)
     assert t.y.tolist() == [2, 3, 3]

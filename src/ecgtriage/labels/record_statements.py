@@ -2,7 +2,9 @@
 
 * SPH (``sph``): the ``AHA_Code`` grammar (``60+310;147``), vocabulary ``aha``.
 * PTB-XL (``ptbxl``): ``;``-joined SCP codes, vocabulary ``scp``; the ``heart_axis`` column as a
-  ``heart_axis`` statement; ``infarction_stadium1/2`` as the attribute ``infarction_stadium``.
+  ``heart_axis`` statement; ``infarction_stadium1/2`` as the attribute ``infarction_stadium``
+  and, through ``labels/data/infarction_stadia.csv``, as ``mi_age`` (``acute`` /
+  ``not_acute``: an unknown or missing stadium is not acute), which the MI rules use.
   Likelihood threshold: **every listed statement counts** (the PTB-XL benchmark convention;
   a likelihood of 0 means "present, likelihood not stated").
 * Challenge (``challenge``): ``;``- or ``,``-joined SNOMED CT codes, vocabulary ``snomed``.
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from ecgtriage.errors import ConfigError
+from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.labels import tables
 from ecgtriage.labels.conditions import RecordContext
 from ecgtriage.io.aha_code import parse_aha_code
@@ -77,11 +79,30 @@ def record_context(row: Mapping[str, Any], statements: list[TaggedStatement], so
     if source_format == "ptbxl":
         stadia = {_cell(row, c) for c in ("infarction_stadium1", "infarction_stadium2")}
         attrs["infarction_stadium"] = frozenset(s for s in stadia if s)
+        attrs["mi_age"] = mi_age(attrs["infarction_stadium"], where=f"record {row.get('record_id')}")
     return RecordContext(
         codes=frozenset(s.code for s in statements),
         modifiers=frozenset(s.modifier for s in statements if s.modifier is not None),
         attrs=attrs,
     )
+
+
+def mi_age(stadia: frozenset[str], where: str = "record") -> frozenset[str]:
+    """``mi_age`` values of a record's infarction stadia (``{"not_acute"}`` when none is given).
+
+    Raises ``DataError`` for a stadium text that ``infarction_stadia.csv`` does not list, rather
+    than silently calling it acute or not.
+    """
+    table = tables.mi_age_of_stadium()
+    if not stadia:
+        return frozenset([table[""]])
+    unknown = sorted(s for s in stadia if s not in table)
+    if unknown:
+        raise DataError(
+            f"{where}: infarction_stadium {unknown[0]!r} is not one of "
+            f"{', '.join(repr(k) for k in table if k)} (labels/data/infarction_stadia.csv)"
+        )
+    return frozenset(table[s] for s in stadia)
 
 
 def vocabularies(source_format: str) -> tuple[str, ...]:

@@ -5,6 +5,9 @@
   analogues), applied before the code-level tiers (first matching rule wins).
 * ``scp_to_aha.csv``: PTB-XL SCP statements and ``heart_axis`` values → AHA code, match type, tier.
 * ``snomed_to_aha.csv``: the Challenge 2021 scored and unscored SNOMED CT codes → AHA code, tier.
+* ``infarction_stadia.csv``: PTB-XL ``infarction_stadium`` value → ``mi_age`` (``acute`` /
+  ``not_acute``), the one place that decides how an MI of unknown or missing stadium is
+  treated; rules read the record attribute ``mi_age``, never the stadium text.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from importlib import resources
 import pandas as pd
 
 #: Version of the label data (tables + rules); every built-in tier scheme reports it.
-DATA_VERSION = "aha-tiers-2026.11-1"
+DATA_VERSION = "aha-tiers-2026.12-1"
 
 TIER4 = ("Normal", "Mild", "Moderate", "Serious")
 TIER3 = ("Normal", "Monitor", "Serious")
@@ -25,6 +28,8 @@ TIER4_TO_TIER3 = {"Normal": "Normal", "Mild": "Monitor", "Moderate": "Monitor", 
 NON_CLASS = ("ignore", "unknown")
 MATCH_TYPES = ("direct", "same", "partial", "none")
 VOCABULARIES = ("aha", "scp", "heart_axis", "snomed")
+#: Values of the ``mi_age`` record attribute (``infarction_stadia.csv``).
+MI_AGES = ("acute", "not_acute")
 #: Statement vocabularies of each source format.
 SOURCE_VOCABULARIES = {"sph": ("aha",), "ptbxl": ("scp", "heart_axis"), "challenge": ("snomed",)}
 
@@ -82,6 +87,23 @@ def tier_rules() -> pd.DataFrame:
     if frame["rule_id"].duplicated().any():
         raise ValueError("labels/data/tier_rules.csv: duplicate rule_id")
     return frame
+
+
+@lru_cache(maxsize=None)
+def mi_age_of_stadium() -> dict[str, str]:
+    """PTB-XL infarction stadium text → ``mi_age`` (``""`` = no stadium given).
+
+    Every rule that depends on the age of an infarction reads this one mapping (through the
+    ``mi_age`` record attribute), so an MI of unknown or missing stadium is treated the same
+    way everywhere: as not acute, like an SPH MI without an age modifier (rule R1b).
+    """
+    frame = _read("infarction_stadia.csv", ("stadium", "mi_age", "rationale", "source"))
+    bad = frame.loc[~frame["mi_age"].isin(MI_AGES), "mi_age"].tolist()
+    if bad:
+        raise ValueError(f"labels/data/infarction_stadia.csv: mi_age {bad} not in {MI_AGES}")
+    if frame["stadium"].duplicated().any():
+        raise ValueError("labels/data/infarction_stadia.csv: duplicate stadium")
+    return dict(zip(frame["stadium"].str.strip(), frame["mi_age"]))
 
 
 @lru_cache(maxsize=None)
