@@ -10,6 +10,7 @@ Definitions (times from the simulator's event times, rounded to the nearest samp
 * ``p_on``/``p_off``: P-wave event time and event time + the P template's duration (the atrial
   lobes are designed to fit that duration; less than 5 % of the P peak lies outside it);
 * ``qrs_on``/``qrs_off``: ventricular event time and + the QRS template's duration;
+* paced P waves and complexes begin at their pacing stimulus (4 ms before the event);
 * ``t_off``: J point + JT, where the tangent to the T wave's down-slope meets the baseline (the
   tangent method, see ``beats._stt_rows``);
 * ``t_on`` is not defined by the simulator (T rises smoothly out of the ST segment): always -1.
@@ -41,6 +42,9 @@ MAX_PR_S = 0.6
 #: P-wave kinds that conduct (sinus, ectopic atrial, atrially paced); retrograde P never does.
 _CONDUCTING_P = ("S", "X", "AP")
 _WAVES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")
+#: Paced waves start at their stimulus, drawn 2 ms before the event (``rhythm._paced``); 4 ms
+#: keeps the spike's anti-alias smear inside the wave.
+_STIMULUS_S = {"AP": 0.004, "PV": 0.004}
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,9 @@ class Fiducials:
     p_kind: tuple[str, ...] = field(default=())
     qrs_kind: tuple[str, ...] = field(default=())
     reason: str = ""
+    #: R-peak (or main QRS deflection) sample per beat where the source knows it (a
+    #: delineator's detection); -1 otherwise, as for the simulator.
+    r_peak: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = None
@@ -73,6 +80,10 @@ class Fiducials:
             elif arr.size != n:
                 raise ValueError(f"Fiducials.{name}: expected {n} beats like p_on, found {arr.size}")
             object.__setattr__(self, name, arr)
+        r = np.full(n, -1, np.int64) if self.r_peak is None else np.asarray(self.r_peak, np.int64)
+        if r.size != n:
+            raise ValueError(f"Fiducials.r_peak: expected {n} beats like p_on, found {r.size}")
+        object.__setattr__(self, "r_peak", r.reshape(-1))
         if not np.isfinite(self.fs) or self.fs <= 0:
             raise ValueError(f"Fiducials.fs: expected a positive sampling rate, found {self.fs!r}")
 
@@ -119,11 +130,14 @@ def beat_fiducials(p_t: Sequence[float], p_kind: Sequence[str], p_dur: dict[str,
     nan = np.nan
     for i, tq in enumerate(v_t):
         j = paired[i]
-        p = (p_t[j], p_t[j] + p_dur[p_kind[j]]) if j >= 0 else (nan, nan)
-        rows.append((*p, tq, tq + qrs_dur[i], tq + t_end[i]))
+        p = (p_t[j] - _STIMULUS_S.get(p_kind[j], 0.0), p_t[j] + p_dur[p_kind[j]]) if j >= 0 \
+            else (nan, nan)
+        rows.append((*p, tq - _STIMULUS_S.get(str(v_kind[i]), 0.0), tq + qrs_dur[i],
+                     tq + t_end[i]))
         kinds.append((p_kind[j] if j >= 0 else "", str(v_kind[i])))
     for j in np.flatnonzero(~used):
-        rows.append((p_t[j], p_t[j] + p_dur[p_kind[j]], nan, nan, nan))
+        rows.append((p_t[j] - _STIMULUS_S.get(p_kind[j], 0.0), p_t[j] + p_dur[p_kind[j]],
+                     nan, nan, nan))
         kinds.append((p_kind[j], ""))
     arr = np.array(rows, float).reshape(-1, 5)
     with np.errstate(invalid="ignore"):
