@@ -12,11 +12,20 @@ from ecgtriage.models import create_model, list_models
 from ecgtriage.train.export import export_onnx
 
 
+# The deeper benchmark backbones take tens of seconds to export on a shared CPU: slow-marked.
+_SLOW_EXPORT = {"xresnet1d50", "xresnet1d101", "inception1d", "resnet1d_wang"}
+_SLOW_FORWARD = {"xresnet1d101"}
+
+
+def _models(slow: set[str]) -> list:
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in list_models()]
+
+
 def test_registry_lists_the_presets():
     assert {"resnet1d_small", "resnet1d_ribeiro"} <= set(list_models())
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", _models(_SLOW_FORWARD))
 @pytest.mark.parametrize("fs", [100, 250, 500])
 def test_output_shape_and_contract(name, fs):
     n = 10 * fs
@@ -29,7 +38,7 @@ def test_output_shape_and_contract(name, fs):
     assert (c.leads, c.n_samples, c.fs, c.n_outputs) == (CANONICAL_LEADS, n, float(fs), 5)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", _models(_SLOW_EXPORT))
 def test_torch_export_and_onnx_match(name, tmp_path):
     model = create_model(name, n_samples=1000, fs=100, n_outputs=4).eval()
     x = torch.randn(2, 12, 1000, generator=torch.Generator().manual_seed(1))

@@ -109,4 +109,4 @@ def create_model(
 
 def _load_builtin() -> None:
     # Importing the module runs its @register_model decorators exactly once.
-    from ecgtriage.models import resnet1d  # noqa: F401
+    from ecgtriage.models import benchmark, resnet1d  # noqa: F401
