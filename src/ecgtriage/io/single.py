@@ -400,8 +400,12 @@ def _dicom_lead_name(channel: Any, where: str) -> str:
 
 
 def _read_dicom(p: Path, *, fs: float | None, leads: Sequence[str] | None, fmt: str) -> InputECG:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    try:
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+    except ImportError:
+        raise ConfigError(f"{p}: reading DICOM needs pydicom; install it with "
+                          "pip install 'ecgtriage[dicom]'") from None
 
     try:
         ds = pydicom.dcmread(p)
