@@ -74,3 +74,21 @@ def test_labels_bad_scheme_file_reports_line(tmp_path, capsys, shared_data):
     assert main(["labels", str(shared_data / "ptbxl"), "--scheme", str(bad), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert f"{bad} line 4: unknown aha statement 'NORM'" in err
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_labels_prints_modifier_free_collapse_on_sph(shared_data, tmp_path, capsys):
+    """labels.md decision 4: a perfect aha44 model collapsed without modifiers reaches
+    13,905 / 7,421 / 4,392 / 52 on the real SPH metadata (292 Serious with modifiers)."""
+    sph = shared_data / "sph"
+    if not (sph / "metadata.csv").is_file():
+        pytest.skip(f"no {sph / 'metadata.csv'}")
+    out = tmp_path / "out"
+    assert main(["labels", str(sph), "--scheme", "tier4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ("modifier-free collapse (aha44 codes -> tier4 without modifiers, labels.md decision 4): "
+            "Normal 13,905 / Mild 7,421 / Moderate 4,392 / Serious 52") in printed
+    assert "Serious      292 (1.1%)" in printed
+    meta = json.loads((out / "labels.json").read_text())
+    assert meta["modifier_free_collapse"] == {"Normal": 13905, "Mild": 7421, "Moderate": 4392, "Serious": 52}

@@ -112,3 +112,39 @@ def test_base_variant_as_user_scheme_reproduces_labels_md(sph_index, tmp_path):
     )
     base = encode_targets(sph_index, "sph", str(path))
     assert np.bincount(base.y).tolist() == [13905, 7421, 4133, 311]
+
+
+def test_hr_records_same_tier_through_ptbxl_and_challenge_readers(shared_data):
+    """Challenge ``HR#####`` records are PTB-XL ECGs (same ecg_id). Read through each source's
+    own reader, the same ECG must get the same tier (labels.md decision 7). In the shared data
+    only HR09739 is also in the PTB-XL subset (the other 7 HR records are fold 1-8 ECGs outside
+    it); the test covers every overlap present.
+
+    Legitimate differences, none of which reaches the tier of the records here: the Challenge
+    has no infarction stadium, so a PTB-XL MI in stadium I-II (Serious through P1) is a generic
+    Challenge ``MI`` (Moderate); and aha44 codes differ where the Challenge label is coarser
+    (PTB-XL ``IMI`` → 161, Challenge ``MI`` 164865005 names no location → no code).
+    """
+    from ecgtriage.io.sources import open_source
+
+    chal = open_source(shared_data / "cinc2021").metadata()
+    ptb = open_source(shared_data / "ptbxl").metadata()
+    hr = chal[chal["record_id"].str.fullmatch(r"HR\d{5}")].copy()
+    assert len(hr) == 8
+    hr["ecg_id"] = hr["record_id"].str[2:].astype(int).astype(str)
+    both = hr[hr["ecg_id"].isin(ptb["record_id"])]
+    assert both["record_id"].tolist() == ["HR09739"]
+    ptb_rows = ptb.set_index("record_id").loc[both["ecg_id"]].reset_index()
+    for scheme in ("tier4", "tier3"):
+        a = encode_targets(ptb_rows, "ptbxl", scheme)
+        b = encode_targets(both.reset_index(drop=True), "challenge", scheme)
+        assert a.known.all() and b.known.all()
+        np.testing.assert_array_equal(a.y, b.y, err_msg=f"{scheme}: {both['record_id'].tolist()}")
+    # HR09739: IMI (stadium III), ISCLA, STD_ / MI, lateral ischaemia, ST depression: Moderate.
+    assert encode_targets(ptb_rows, "ptbxl", "tier4").y.tolist() == [2]
+    # aha44: PTB-XL names the inferior MI (161) and ST deviation (145); the Challenge's generic
+    # MI has no code, its ST depression is 145.
+    codes = tables.aha_primary_codes()
+    a44 = encode_targets(ptb_rows, "ptbxl", "aha44").y[0]
+    c44 = encode_targets(both.reset_index(drop=True), "challenge", "aha44").y[0]
+    assert {codes[i] for i in np.flatnonzero(a44)} - {codes[i] for i in np.flatnonzero(c44)} == {"161"}

@@ -235,3 +235,37 @@ def test_mi_age_is_decided_in_one_table():
     index = pd.DataFrame({"record_id": ["e9"], "statements": ["IMI"], "infarction_stadium1": ["Stadium IV"]})
     with pytest.raises(ValueError, match=r"record e9: infarction_stadium 'Stadium IV' is not one of"):
         encode_targets(index, "ptbxl", "tier4")
+
+
+@pytest.mark.parametrize(
+    "ptbxl, axis, challenge",
+    [
+        ("STE_;SR", "", "164931005;426783006"),                 # ST elevation: Moderate
+        ("NORM;STE_;SR", "LAD", "164931005;426783006;39732003"),
+        ("WPW;AFLT", "", "74390002;164890007"),                 # pre-excited flutter: Serious
+        ("WPW;AFIB", "RAD", "74390002;164889003;47665007"),     # pre-excited AF: Serious
+        ("SR", "LAD", "426783006;39732003"),                    # axis only: Normal
+        ("IMI;STD_;SR", "", "164865005;429622005;426783006"),   # MI, no stadium: Moderate
+    ],
+)
+def test_decision_7_pairs_same_tier_in_ptbxl_and_challenge(ptbxl, axis, challenge):
+    """The same ECG coded as PTB-XL statements and as the Challenge's SNOMED labels for it."""
+    assert tier_of(ptbxl, "ptbxl", heart_axis=axis)[0] == tier_of(challenge, "challenge")[0]
+
+
+def test_modifier_free_counts_collapse_aha44_targets():
+    from ecgtriage.labels.summary import modifier_free_counts
+
+    index = pd.DataFrame({"record_id": list("abcde"),
+                          "statements": ["1", "165+330", "50+346", "145+363;22", "147+367"]})
+    aha = encode_targets(index, "sph", "aha44")
+    split = pd.Series(["train", "train", "val", "test", "test"])
+    frame = modifier_free_counts(aha, split)
+    total = frame[frame["split"] == "all"].set_index("class")["count"].to_dict()
+    # Every modifier that made these Serious/Moderate is lost: MI, AF, ST deviation -> Moderate,
+    # T-wave abnormality -> Mild.
+    assert total == {"Normal": 1, "Mild": 1, "Moderate": 3, "Serious": 0}
+    assert np.bincount(encode_targets(index, "sph", "tier4").y, minlength=4).tolist() == [1, 0, 1, 3]
+    assert set(frame["scheme"]) == {"tier4 (aha44 collapsed)"}
+    with pytest.raises(ValueError, match="expected aha44 targets"):
+        modifier_free_counts(encode_targets(index, "sph", "tier4"), split)

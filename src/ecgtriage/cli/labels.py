@@ -1,4 +1,5 @@
-"""``ecgtriage labels PATH``: class counts, AHA coverage and unmapped statements."""
+"""``ecgtriage labels PATH``: class counts, AHA coverage and unmapped statements, and the tier
+counts of the modifier-free aha44 collapse (what a perfect 44-code model can express)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,19 @@ def _open(path: str):
     return source.metadata(), source.format, None
 
 
+def _collapse_json(frame) -> dict[str, int]:
+    """``{class: count}`` of the modifier-free collapse over all records."""
+    whole = frame[frame["split"] == "all"]
+    return {str(c): int(n) for c, n in zip(whole["class"], whole["count"])}
+
+
+def _collapse_line(frame) -> str:
+    """One line: the tier counts a perfect aha44 model reaches when collapsed without modifiers."""
+    counts = _collapse_json(frame)
+    return ("modifier-free collapse (aha44 codes -> tier4 without modifiers, labels.md decision 4): "
+            + " / ".join(f"{name} {n:,}" for name, n in counts.items()))
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the label tables of ``args.source``; write them as CSV under ``--out`` if given."""
     import pandas as pd
@@ -92,14 +106,19 @@ def run(args: argparse.Namespace) -> int:
     split_of = pd.Series(split["split"].to_numpy(), index=split["record_id"].to_numpy())
     statements = statement_table(cache if cache is not None else index, fmt)
 
-    counts, unmapped, rate_notes = [], [], {}
+    counts, unmapped, rate_notes, all_targets = [], [], {}, []
     for scheme in schemes:
         targets = encode_targets(index, fmt, scheme, signals=signals, fs=fs)
+        all_targets.append(targets)
         counts.append(summary.class_counts(targets, scheme, split["split"]))
         unmapped.append(summary.unmapped_statements(targets, scheme, statements))
         rates = summary.rate_summary(targets)
         if len(rates):
             rate_notes[scheme.name] = {k: int(v) for k, v in rates.items()}
+    aha_targets = next((t for s, t in zip(schemes, all_targets) if s.name == "aha44"), None)
+    if aha_targets is None:
+        aha_targets = encode_targets(index, fmt, "aha44", signals=signals, fs=fs)
+    collapsed = summary.modifier_free_counts(aha_targets, split["split"])
     counts_df = pd.concat(counts, ignore_index=True)
     unmapped_df = pd.concat(unmapped, ignore_index=True)
     coverage = summary.aha_coverage(statements, split_of)
@@ -116,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             "cache": cache is not None, "seed": args.seed,
             "schemes": [s.to_dict() for s in schemes], "split_roles": split.roles,
             "ventricular_rate": rate_notes,
+            "modifier_free_collapse": _collapse_json(collapsed),
         })
 
     with pd.option_context("display.width", 160, "display.max_rows", 500):
@@ -136,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             known = frame[frame["split"] == "all"][["n_records", "n_known"]].iloc[0]
             if known["n_known"] < known["n_records"]:
                 print(f"  {known['n_records'] - known['n_known']} records have no determinable label under this scheme")
+        print("\n" + _collapse_line(collapsed))
         occurring = coverage[coverage["occurs"]]
         print(f"\nAHA coverage: {len(occurring)} of 44 codes occur; absent: "
               + (", ".join(str(c) for c in coverage.loc[~coverage["occurs"], "aha_code"]) or "none"))

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ecgtriage.labels import tables
 from ecgtriage.labels.schemes import Scheme
-from ecgtriage.labels.targets import Targets
+from ecgtriage.labels.targets import Targets, collapse_to_tier
 
 
 def class_counts(targets: Targets, scheme: Scheme, split: pd.Series) -> pd.DataFrame:
@@ -73,3 +73,31 @@ def rate_summary(targets: Targets) -> pd.Series:
     status = targets.details["rate_status"]
     status = status[status != ""]
     return status.str.split(":").str[0].value_counts()
+
+
+def modifier_free_counts(aha_targets: Targets, split: pd.Series, tier_scheme: Scheme | str = "tier4") -> pd.DataFrame:
+    """Tier counts of the **modifier-free collapse**: each record's aha44 codes collapsed to a
+    tier through the tier rules without modifiers (labels.md decision 4), i.e. what a perfect
+    aha44 model can express at best. Same columns as :func:`class_counts`, ``scheme`` named
+    ``"<tier> (aha44 collapsed)"``.
+
+    On the real SPH metadata: 13,905 / 7,421 / 4,392 / 52 against 13,905 / 7,031 / 4,542 / 292
+    with modifiers; most Serious records are Serious because of a modifier.
+    """
+    from ecgtriage.labels.schemes import load_scheme
+
+    tier = load_scheme(tier_scheme)
+    if aha_targets.scheme_name != "aha44":
+        raise ValueError(f"modifier_free_counts: expected aha44 targets, found {aha_targets.scheme_name!r}")
+    y = np.full(len(aha_targets.y), -1, dtype=np.int64)
+    known = aha_targets.known
+    if known.any():
+        y[known] = collapse_to_tier(aha_targets.y[known].astype(bool), tier)
+    collapsed = Targets(
+        y=y, known=known, class_observable=np.ones(len(tier.classes), bool),
+        record_ids=aha_targets.record_ids, scheme_name=f"{tier.name} (aha44 collapsed)",
+        scheme_version=tier.version, classes=tier.classes, details=aha_targets.details,
+    )
+    frame = class_counts(collapsed, tier, split)
+    frame["scheme"] = collapsed.scheme_name
+    return frame
