@@ -328,3 +328,48 @@ def test_export_refuses_nan_weights(world, tmp_path):
     with pytest.raises(DataError, match="non-finite"):
         export_onnx(model, tmp_path / "x.onnx", card=card)
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "x.card.json").exists()
+
+
+# ---- a tiny study: triage gives the study's own tiers -----------------------------------------
+
+
+@pytest.mark.slow
+def test_triage_of_study_model_gives_the_study_tiers(tmp_path):
+    """Synthetic SPH (train) + PTB-XL-format WFDB (external) corpora, a tier3-only study with
+    the missing-leads corruption; triage of the external WFDB files with MODEL = the study folder
+    gives the probabilities and tiers of the study's prediction table for those records."""
+    import pandas as pd
+
+    from test_study_run import tiny_config, write_corpora
+
+    from ecgtriage.data.cache import open_cache
+    from ecgtriage.study import run as study_mod
+    from ecgtriage.study.config import load_study_config
+    from ecgtriage.study.predict import probabilities, read_predictions
+
+    train, external = write_corpora(tmp_path, 60, 12)
+    base = tiny_config(tmp_path / "study", train, external)
+    cfg = load_study_config(None, **{
+        "out": base.out, "data.train": str(train), "data.external": [str(external)],
+        "data.workers": 1, "schemes": ["tier3"], "seeds": [0],
+        "train.epochs": 1, "train.batch_size": 32, "train.num_threads": 1,
+        "evaluation.bootstrap": 0, "evaluation.corruptions": ["missing_leads"],
+        "evaluation.severities": {"missing_leads": [1, 2]}, "evaluation.corrupt_external": False})
+    study = Path(study_mod.run_study(cfg, command="pytest"))
+    model = load_triage_model(study, threads=1)
+    assert model.card.scheme_name == "tier3" and set(model.robustness["points"]) == {1, 2}
+    cell = next((study / "cells").glob("tier3-s0-*"))
+    (table_path,) = [p for p in (cell / "predictions").glob("ptbxl_mini-*.csv")
+                     if "__" not in p.name]  # not the EM-adjusted copy
+    table = read_predictions(table_path)
+    cache = open_cache(study / "data" / "caches" / "ptbxl_mini")
+    files = dict(zip(cache.index["record_id"].astype(str), cache.index["file"]))
+    results = [triage_file(Path(external) / files[r], model) for r in table["record_id"]]
+    assert all(r.kind != "unreadable" for r in results), [r.status for r in results]
+    expected = probabilities(table, model.card.classes)
+    got = np.array([[r.probabilities[c] for c in model.card.classes] for r in results])
+    np.testing.assert_allclose(got, expected, atol=2e-6)  # the table is written with 6 digits
+    tiers = model.card.decide(expected, operating_point=True)
+    assert [r.tier for r in results] == [model.card.classes[i] for i in tiers]
+    assert model.card.uncertainty_threshold is not None  # training calibrated one
+    assert pd.notna(model.robustness["clean"])
