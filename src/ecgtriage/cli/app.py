@@ -12,12 +12,13 @@ import errno
 import sys
 
 from ecgtriage import __version__
-from ecgtriage.cli import download, info, labels, plot, prepare, study, synth, synth_report, train, triage
+from ecgtriage.cli import download, explain, info, labels, plot, prepare, study, synth, synth_report, train, triage
 from ecgtriage.cli.options import HelpFormatter
 from ecgtriage.errors import UserError
 
 #: Command modules, in the order their commands appear in ``--help``.
-COMMAND_MODULES = (study, info, plot, download, prepare, labels, synth, synth_report, train, triage)
+COMMAND_MODULES = (study, info, plot, download, prepare, labels, synth, synth_report, train, triage,
+                   explain)
 
 #: Operating-system errors that mean "the path you gave is wrong", not a bug.
 PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
