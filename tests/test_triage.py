@@ -373,3 +373,19 @@ def test_triage_of_study_model_gives_the_study_tiers(tmp_path):
     assert [r.tier for r in results] == [model.card.classes[i] for i in tiers]
     assert model.card.uncertainty_threshold is not None  # training calibrated one
     assert pd.notna(model.robustness["clean"])
+
+
+def test_plot_with_model_puts_the_triage_result_in_the_header(world, tmp_path, capsys):
+    out = tmp_path / "ecg.png"
+    assert main(["plot", str(world["corpus"]), "--record", "2", "--out", str(out),
+                 "--model", str(world["run"])]) == 0
+    said = capsys.readouterr().out
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "triage: " in said and world["card"].model.name in said
+    _, files = files_of(world)
+    one = tmp_path / "one.png"
+    assert main(["plot", str(files[0]), "--out", str(one), "--model", str(world["run"])]) == 0
+    assert one.is_file()
+    code = main(["plot", str(world["root"] / "cache"), "--out", str(tmp_path / "c.png"),
+                 "--model", str(world["run"])])
+    assert code == 1 and "is a cache" in capsys.readouterr().err

@@ -28,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="record id to draw (default: the first record)")
     p.add_argument("--out", required=True, metavar="FILE", help="image file (.png, .pdf, .svg)")
     p.add_argument("--dpi", type=positive_int, default=110, help="resolution of raster images")
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="triage the record with MODEL (run folder, study folder or .onnx, as "
+                   "`ecgtriage triage`) and put the result in the figure header (default: no "
+                   "triage); PATH may then also be one ECG file")
     add_overwrite(p)
     p.set_defaults(func=run)
 
@@ -37,13 +41,24 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ecgtriage.data.cache import is_cache, open_cache
+    from ecgtriage.errors import ConfigError
     from ecgtriage.io.sources import open_source
     from ecgtriage.synth.plot import record_figure
 
     out = Path(args.out)
     check_output_file(out, args.overwrite)
     root = Path(args.path)
-    if is_cache(root):
+    present = None
+    if args.model is not None and root.is_file():
+        from ecgtriage.io.single import read_ecg_file
+
+        ecg = read_ecg_file(root)
+        rid, signal, fs = root.name, ecg.record.signal, ecg.record.fs
+        statements, present = ";".join(ecg.record.statements), ecg.present
+    elif is_cache(root):
+        if args.model is not None:
+            raise ConfigError(f"--model: {root} is a cache (already preprocessed); triage needs "
+                              "the source folder or the ECG file")
         cache = open_cache(root)
         ids = cache.index["record_id"].astype(str).tolist()
         rid = _pick(args.record, ids, root)
@@ -56,6 +71,15 @@ def run(args: argparse.Namespace) -> int:
         record = source.read(rid)
         signal, fs, statements = record.signal, record.fs, ";".join(record.statements)
     title = f"{rid} · {fs:g} Hz" + (f" · {statements}" if statements else "")
+    if args.model is not None:
+        from ecgtriage.triage import load_triage_model, triage_signal
+        from ecgtriage.triage.plot import triage_figure
+
+        result = triage_signal(signal, fs, load_triage_model(args.model), present=present,
+                               path=str(rid))
+        path = triage_figure(signal, fs, result, out, title=title, dpi=args.dpi)
+        print(f"wrote {path}: {result.headline()}")
+        return 0
     path = record_figure(signal, fs, out, title=title, dpi=args.dpi)
     print(f"wrote {path}")
     return 0
