@@ -8,11 +8,15 @@ light):
   confusion matrices; undefined classes reported as ``None`` and left out of macro averages).
 * :mod:`~ecgtriage.evaluate.bootstrap`: ``bootstrap_metrics`` and ``bootstrap_statistic``,
   patient-level (cluster) bootstrap percentile CIs, vectorised over resamples.
+* :mod:`~ecgtriage.evaluate.intervals`: ``wilson_interval`` / ``exact_interval`` /
+  ``proportion_ci`` (few events), ``paired_bootstrap_difference`` (same patient resamples for
+  both schemes), ``seed_spread_ci``, ``equivalence_verdict`` / ``superiority_verdict``.
 * :mod:`~ecgtriage.evaluate.calibration`: ``calibration_report`` (ECE, Brier,
   reliability-diagram data).
 * :mod:`~ecgtriage.evaluate.collapse`: ``common_ground_scores`` (every model scored at tier4 /
   tier3 on identical targets), ``serious_operating_point``.
-* :mod:`~ecgtriage.evaluate.prior_shift`: ``em_prior_shift`` (Saerens et al. 2002),
+* :mod:`~ecgtriage.evaluate.prior_shift`: ``em_prior_shift`` (Saerens et al. 2002; from the
+  priors the outputs encode, ``effective_priors`` for class-weighted training),
   ``prevalence_shift_table``.
 * :mod:`~ecgtriage.evaluate.external`: label coverage of a test set, ``external_scores``
   (raw and prior-adjusted).
