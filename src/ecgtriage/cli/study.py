@@ -60,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--study", metavar="STUDY_DIR", help="a finished study directory (required)")
     add_hidden_alias(e, "--run", "study", "--study STUDY_DIR")
     e.add_argument("--name", metavar="NAME", help="name of the test set (default: the folder name)")
+    e.add_argument("--folds", type=int, nargs="+", metavar="FOLD",
+                   help="test only these PTB-XL strat_fold values (e.g. --folds 10 to score the "
+                        "fold a PTB-XL study held out; default: every record)")
     e.set_defaults(func=evaluate_command)
 
 
@@ -101,7 +104,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     path = data_path(args)
     if not args.study:
         raise ConfigError("missing --study STUDY_DIR (the finished study to add the test set to)")
-    study_dir = evaluate_study(args.study, path, name=args.name)
+    study_dir = evaluate_study(args.study, path, name=args.name, folds=args.folds)
     build_report(study_dir)
     print(f"added test set; report rebuilt: {study_dir / 'report.html'}")
     return 0

@@ -35,6 +35,7 @@ from ecgtriage.study.data import (
     unique_name,
 )
 from ecgtriage.study.evaluation import score_study
+from ecgtriage.study.testsets import FoldSelection, fold_mask
 from ecgtriage.study.results import assemble, write_tables
 from ecgtriage.train.run import train as train_model
 
@@ -97,17 +98,41 @@ def load_added(study_dir: Path, cfg: StudyConfig) -> list[Dataset]:
     if not path.is_file():
         return []
     entries = json.loads(path.read_text(encoding="utf-8"))
-    return [prepare_dataset(e["source"], e["name"], "added", study_dir, cfg.preprocess,
-                            cfg.data.workers) for e in entries]
+    return [_with_folds(prepare_dataset(e["source"], e["name"], "added", study_dir,
+                                        cfg.preprocess, cfg.data.workers), e.get("folds"))
+            for e in entries]
 
 
-def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = None) -> Path:
+def _with_folds(ds: Dataset, folds: Sequence[int] | None) -> Dataset:
+    """``ds`` limited to ``folds`` (a :class:`FoldSelection`), or ``ds`` itself."""
+    if not folds:
+        return ds
+    return FoldSelection(ds.name, ds.role, ds.cache, ds.source, tuple(int(f) for f in folds))
+
+
+def _check_folds(folds: Sequence[int] | None) -> list[int] | None:
+    if not folds:
+        return None
+    bad = [f for f in folds if int(f) != f or int(f) < 1]
+    if bad:
+        raise ConfigError(f"--folds: expected fold numbers ≥ 1 (PTB-XL strat_fold 1-10), "
+                          f"found {bad[0]!r}")
+    return sorted({int(f) for f in folds})
+
+
+def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = None,
+                   folds: Sequence[int] | None = None) -> Path:
     """Score a new data set with a finished study's models, without retraining.
 
     The data set is prepared with the study's preprocessing, predicted by every model,
     recorded in ``added_test_sets.json`` (so later reruns keep it) and added to
-    ``results.json``, the tables and the report.
+    ``results.json``, the tables and the report. As every test set, it leaves out records
+    that share an ECG or a patient with the training or validation split
+    (:func:`~ecgtriage.study.testsets.clean_test_sets`). ``folds`` keeps only those PTB-XL
+    ``strat_fold`` values (e.g. ``[10]`` to score the fold a PTB-XL study held out), so the
+    full release can be given without scoring the other folds' records.
     """
+    folds = _check_folds(folds)
     start = time.perf_counter()
     study = Path(study_dir)
     config_path = study / "config.json"
@@ -127,14 +152,22 @@ def evaluate_study(study_dir: str | Path, data: str | Path, name: str | None = N
         entries = json.loads(added_path.read_text(encoding="utf-8"))
     used = {plan.train.name, *(d.name for d in plan.externals)}
     source = str(Path(data).resolve())
-    existing = next((e for e in entries if e["source"] == source), None)
+    existing = next((e for e in entries
+                     if e["source"] == source and e.get("folds") == folds), None)
     if existing is None:
-        wanted = safe_name(name) if name else safe_name(Path(source).name)
+        default = Path(source).name + (f"_fold{'-'.join(map(str, folds))}" if folds else "")
+        wanted = safe_name(name) if name else safe_name(default)
         if name and (wanted in used or wanted in {e["name"] for e in entries}):
             raise ConfigError(f"--name {name}: a test set of that name is already in {study}")
         new_name = unique_name(wanted, used | {e["name"] for e in entries})
-        prepare_dataset(source, new_name, "added", study, cfg.preprocess, cfg.data.workers)
-        entries.append({"name": new_name, "source": source})
+        ds = prepare_dataset(source, new_name, "added", study, cfg.preprocess, cfg.data.workers)
+        entry: dict[str, Any] = {"name": new_name, "source": source}
+        if folds:
+            if not fold_mask(ds, folds).any():
+                raise ConfigError(f"--folds {' '.join(map(str, folds))}: no record of {source} "
+                                  f"is in those folds")
+            entry["folds"] = folds
+        entries.append(entry)
         atomic.write_json(added_path, entries)
     added = load_added(study, cfg)
     finish(study, cfg, plan, cells, added, start, _previous_command(study),

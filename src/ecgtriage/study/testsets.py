@@ -16,7 +16,8 @@ import pandas as pd
 from ecgtriage.evaluate.robustness import CORRUPTIONS
 from ecgtriage.study.cells import prediction_key
 from ecgtriage.study.config import EvaluationConfig
-from ecgtriage.data.ids import patient_ids
+from ecgtriage.data.identity import find_overlap
+from ecgtriage.errors import ConfigError
 from ecgtriage.study.data import DataPlan, Dataset
 
 
@@ -43,6 +44,14 @@ class TestSet:
                        float(severity), rank)
 
 
+@dataclass
+class FoldSelection(Dataset):
+    """An added data set of which only some PTB-XL ``strat_fold`` values are tested
+    (``ecgtriage evaluate --folds``)."""
+
+    folds: tuple[int, ...] = ()
+
+
 def key_of(ts: TestSet, noise_seed: int) -> str:
     """File-name key of a test set's prediction tables (the noise seed counts only when
     the set is corrupted)."""
@@ -54,34 +63,83 @@ def clean_test_sets(plan: DataPlan, added: Sequence[Dataset]
                     ) -> tuple[list[TestSet], list[dict[str, Any]]]:
     """Internal test split, every external data set and every added one (uncorrupted).
 
-    A test set in the training data's format may share patients with it (e.g. the full
-    PTB-XL folder given later to score fold 10): records of patients who were in the training
-    or validation split are left out and counted, so no model is tested on what it saw.
-    Returns the test sets and those exclusions.
+    No model may be tested on what it saw: every external and added set leaves out the
+    records that share an ECG or a patient with the training or validation split, whatever
+    their source (:func:`ecgtriage.data.identity.find_overlap`: a known alias such as the
+    Challenge's ``HR#####`` copies of PTB-XL, a signal fingerprint, or a patient, by
+    same-source patient id or through such a copy; patient ids of two sources never match by
+    text). An added set may also be limited to some PTB-XL ``strat_fold`` values (``evaluate
+    --folds``). The internal split is patient-split already. Returns the test sets and the
+    exclusions, one entry per data set and reason, listing its records and what they matched.
     """
     splits = plan.splits
     test_ids = splits.loc[splits["split"] == "test", "record_id"].astype(str)
     out = [TestSet("internal", "internal", plan.train, tuple(test_ids))]
-    index = plan.train.cache.index.astype({"record_id": str})
-    index = index.assign(patient_id=patient_ids(index["record_id"], index["patient_id"]))
     seen_ids = set(splits.loc[splits["split"] != "test", "record_id"].astype(str))
-    seen_patients = set(index.loc[index["record_id"].isin(seen_ids), "patient_id"])
-    excluded = []
+    excluded: list[dict[str, Any]] = []
     for kind, datasets in (("external", plan.externals), ("added", added)):
         for ds in datasets:
-            idx = ds.cache.index
-            ids = idx["record_id"].astype(str)
-            keep = np.ones(len(idx), bool)
-            if ds.format == plan.train.format:
-                pids = pd.Series(patient_ids(ids, idx["patient_id"]), index=idx.index)
-                keep = ~(ids.isin(seen_ids) | pids.isin(seen_patients)).to_numpy()
-                if (~keep).any():
-                    excluded.append({"dataset": ds.name, "n": int((~keep).sum()),
-                                     "reason": f"patient also in the training or validation "
-                                               f"split of {plan.train.name}",
-                                     "records": [{"record_id": r} for r in ids[~keep]]})
+            ids = ds.cache.index["record_id"].astype(str)
+            keep = np.ones(len(ids), bool)
+            folds = getattr(ds, "folds", None)
+            if folds:
+                keep = fold_mask(ds, folds)
+                excluded.append({"dataset": ds.name, "n": int((~keep).sum()),
+                                 "reason": f"outside the selected strat_fold "
+                                           f"{', '.join(str(f) for f in folds)}"})
+            overlap = find_overlap(plan.train.cache, ds.cache, seen=[seen_ids],
+                                   names=[plan.train.name], test_records=ids[keep])
+            excluded += overlap_exclusions(ds.name, plan.train.name, overlap)
+            keep &= ~ids.isin(set(overlap["test_record"])).to_numpy()
             out.append(TestSet(ds.name, kind, ds, tuple(ids[keep])))
     return out, excluded
+
+
+def fold_mask(ds: Dataset, folds: Sequence[int]) -> np.ndarray:
+    """Which records of ``ds`` lie in ``folds`` (its cache's ``fold`` column, PTB-XL's
+    ``strat_fold``); a ``ConfigError`` when the data set has no folds."""
+    index = ds.cache.index
+    if "fold" not in index or not index["fold"].notna().any():
+        raise ConfigError(f"--folds {' '.join(str(f) for f in folds)}: data set {ds.name} "
+                          f"({ds.source}, format {ds.format}) has no folds; folds exist only "
+                          "in PTB-XL (strat_fold)")
+    return index["fold"].isin([int(f) for f in folds]).fillna(False).to_numpy(dtype=bool)
+
+
+#: Why a record was dropped, by what it matched; the first that applies names the record's
+#: group (an ECG renamed from another source first, as the strongest statement).
+_REASONS = (
+    (("alias", "renaming"), "same ECG as a training or validation record of {train} "
+                            "(a known alias, e.g. Challenge HR##### = PTB-XL ecg_id)"),
+    (("patient", "patient id"), "patient also in the training or validation split of {train}"),
+    (("alias", "record id"), "patient also in the training or validation split of {train}"),
+    (("fingerprint", "signal"), "same ECG as a training or validation record of {train} "
+                                "(signal fingerprint: correlation ≥ 0.99 after z-scoring "
+                                "each lead)"),
+    (("patient", "alias"), "patient also in the training or validation split of {train}, "
+                           "found through an alias"),
+    (("patient", "fingerprint"), "patient also in the training or validation split of "
+                                 "{train}, found through a signal fingerprint"),
+)
+
+
+def overlap_exclusions(dataset: str, train: str, overlap: pd.DataFrame
+                       ) -> list[dict[str, Any]]:
+    """Exclusion entries (one per reason) for the records in a :func:`find_overlap` table.
+
+    Each record is counted once, under the first reason of :data:`_REASONS` that applies; its
+    entry keeps the training record it matched and every way it matched.
+    """
+    groups: dict[str, list[dict[str, str]]] = {}
+    for record, rows in overlap.groupby("test_record", sort=True):
+        how = set(zip(rows["kind"], rows["via"]))
+        reason = next(text for key, text in _REASONS if key in how).format(train=train)
+        first = rows.iloc[0]
+        groups.setdefault(reason, []).append({
+            "record_id": str(record), "matched_record": str(first["train_record"]),
+            "reason": "; ".join(dict.fromkeys(rows["detail"]))})
+    return [{"dataset": dataset, "n": len(records), "reason": reason, "records": records}
+            for reason, records in groups.items()]
 
 
 def corrupted_test_sets(clean: Sequence[TestSet], evaluation: EvaluationConfig
