@@ -189,3 +189,16 @@ def _above(a: dict, b: dict) -> bool:
 
 def _claim(claim: str, observed: str, criterion: str, verdict: str) -> dict[str, str]:
     return {"claim": claim, "observed": observed, "criterion": criterion, "verdict": verdict}
+def attention_claim(interpretability: dict[str, Any] | None) -> dict[str, str] | None:
+    """The attention claim judged by the interpretability section's pre-set rule, or ``None``
+    (the "not testable" default) when the section did not run."""
+    v = (interpretability or {}).get("verdict")
+    if not v or v.get("verdict") == "not testable":
+        return None
+    d = v["difference"]
+    return _claim("Tier models attend to clinically relevant waveform parts, fine-grained ones to "
+                  "noise", f"localisation tier3 - aha44 ({v['method']}, n={d['n_records']}): "
+                  f"{d['estimate']:+.3f} ({d['low']:+.3f} to {d['high']:+.3f})",
+                  v["criterion"], v["verdict"])
+
+

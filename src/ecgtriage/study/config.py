@@ -90,6 +90,11 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+    #: Interpretability section (docs/interpretability.md): records per clean test set whose
+    #: attributions are scored, a seeded sample of records with a defining region; 0 skips it.
+    explain_sample: int = 32
+    #: Attribution methods scored there (``ecgtriage.explain.attribute.METHODS``).
+    explain_methods: list[str] = field(default_factory=lambda: ["gradcam"])
 class StudyConfig:
     """Everything a study run depends on; ``config.json`` in the study directory is this.
 

@@ -19,6 +19,7 @@ from ecgtriage.study.predict import Predictions, ensure_predictions
 from ecgtriage.study.score import score_models
 from ecgtriage.study.sections.external import external_section
 from ecgtriage.study.sections.rare_unseen import rare_unseen_section
+from ecgtriage.study.sections.interpretability import interpretability_section
 from ecgtriage.study.sections.robustness import robustness_section
 from ecgtriage.study.targets import StudyStatements, StudyTargets, label_exclusions
 from ecgtriage.study.testsets import clean_test_sets, corrupted_test_sets, key_of
@@ -38,6 +39,7 @@ class Scored:
     label_exclusions: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, Any] = field(default_factory=dict)
 
+    interpretability: dict[str, Any] = field(default_factory=dict)
 
 def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
                 added: Sequence[Dataset]) -> Scored:
@@ -70,3 +72,7 @@ def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
         plan, cells, clean, predictions, targets, statements)
     out.timings["scoring_s"] = time.perf_counter() - t0
     return out
+    t0 = time.perf_counter()
+    out.interpretability = interpretability_section(cells, clean, predictions, statements,
+                                                    cfg.evaluation, synthetic=plan.synthetic)
+    out.timings["interpretability_s"] = time.perf_counter() - t0

@@ -20,7 +20,7 @@ import pandas as pd
 from ecgtriage import __version__, atomic
 from ecgtriage import config as cfgmod
 from ecgtriage.study.cells import Cell
-from ecgtriage.study.claims import claims, headline
+from ecgtriage.study.claims import attention_claim, claims, headline
 from ecgtriage.study.config import StudyConfig
 from ecgtriage.study.data import DataPlan, Dataset, data_roles, exclusions
 from ecgtriage.study.evaluation import Scored
@@ -64,6 +64,7 @@ def assemble(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell], added: Seq
     return results
 
 
+        "interpretability": scored.interpretability,
 def split_note(plan: DataPlan) -> str:
     roles = plan.split_roles or {}
     note = roles.get("note") if isinstance(roles, dict) else None
