@@ -120,44 +120,68 @@ def _score(scheme, test_set, view, **metrics):
             "metrics": {k: {"value": v[0], "lo": v[1], "hi": v[2]} for k, v in metrics.items()}}
 
 
-def _scores(t3_ext, t4_ext, aha_ext, t3_int=(0.86, 0.84, 0.88), t4_int=(0.85, 0.83, 0.87)):
-    return [
-        _score("tier3", "internal", "native", macro_f1=t3_int),
-        _score("tier4", "internal", "native", macro_f1=t4_int),
-        _score("tier3", "ext", "native", accuracy=t3_ext),
-        _score("tier3", "ext", "tier3", accuracy=t3_ext),
-        _score("tier4", "ext", "tier3", accuracy=t4_ext),
-        _score("aha44", "ext", "tier3", accuracy=aha_ext),
-    ]
+def _diff(a, b, d, lo, hi, metric="accuracy"):
+    return {"a": a, "b": b, "target": "default", "metric": metric, "difference": d,
+            "low": lo, "high": hi}
 
 
-def _verdicts(scores, rare=None):
-    out = claims(scores, ["aha44", "tier4", "tier3"], "internal", ["ext"], rare)
-    return {c["claim"].split(" ")[1] + ":" + c["claim"][:12]: c["verdict"] for c in out}, out
+def _comparison(ext_diffs, gap=(0.02, 0.0, 0.04)):
+    return [{"test_set": "ext", "differences": ext_diffs},
+            {"test_set": "internal", "differences": [],
+             "native_macro_f1_tier3_minus_tier4": {"a": "tier3", "b": "tier4",
+                                                    "difference": gap[0], "low": gap[1],
+                                                    "high": gap[2]}}]
+
+
+def _rare(*rows):
+    return {"ext": [{"code": str(i), "f1": f1, "auroc": {"value": a, "lo": lo, "hi": hi}}
+                    for i, (f1, a, lo, hi) in enumerate(rows)]}
+
+
+def _verdicts(comparison, rare=None, scores=(), published=None):
+    return claims(list(scores), ["aha44", "tier4", "tier3"], "internal", ["ext"],
+                  comparison=comparison, rare_codes=rare, published_testable=published)
 
 
 def test_claim_verdicts_follow_their_criteria():
-    _, out = _verdicts(_scores((0.62, 0.58, 0.66), (0.50, 0.45, 0.55), (0.40, 0.35, 0.45)),
-                       rare={"ext": [0.0, 0.0]})
+    # tier3 − others: both paired intervals above 0 → supported; the order a/b is irrelevant.
+    out = _verdicts(_comparison([_diff("tier3", "tier4", 0.05, 0.02, 0.08),
+                                 _diff("aha44", "tier3", -0.10, -0.14, -0.06),
+                                 _diff("tier3", "tier4", 0.3, -0.5, 0.9, metric="macro_f1")]),
+                    rare=_rare((0.0, 0.52, 0.40, 0.64), (0.0, 0.50, 0.45, 0.55)),
+                    published="trained on ptbxl: the published values are for SPH → PTB-XL")
     verdicts = [c["verdict"] for c in out]
-    # 3-tier best with separated CIs; 0.87 inside [0.84, 0.88]; 60.5 % inside [0.58, 0.66];
-    # both rare F1 = 0; gap 0.01 in [0, 0.05]; attribution claim not testable here.
-    assert verdicts == ["supported", "supported", "supported", "supported", "supported",
+    # Published values: not an SPH → PTB-XL run here → not testable, with the reason.
+    assert verdicts == ["supported", "not testable", "not testable", "supported", "supported",
                         "not testable"]
+    assert out[1]["observed"].startswith("trained on ptbxl")
+    assert "tier3 − aha44 +0.100 (+0.060 to +0.140)" in out[0]["observed"]
 
-    _, out = _verdicts(_scores((0.50, 0.45, 0.55), (0.52, 0.47, 0.57), (0.40, 0.35, 0.45),
-                               t3_int=(0.70, 0.65, 0.75), t4_int=(0.72, 0.70, 0.74)),
-                       rare={"ext": [0.0, 0.3]})
+    out = _verdicts(_comparison([_diff("tier3", "tier4", 0.01, -0.02, 0.04),
+                                 _diff("tier3", "aha44", 0.10, 0.06, 0.14)],
+                                gap=(0.02, -0.04, 0.08)),
+                    rare=_rare((0.0, 0.8, 0.7, 0.9), (0.0, 0.5, 0.4, 0.6), (0.2, 0.6, 0.5, 0.7)))
     verdicts = [c["verdict"] for c in out]
-    assert verdicts[0] == "inconclusive"  # tier4's CI overlaps tier3's
-    assert verdicts[1] == "not supported" and "(lower)" in out[1]["observed"]
-    assert verdicts[2] == "not supported"
-    assert verdicts[3] == "not supported" and "1 with F1 > 0" in out[3]["observed"]
-    assert verdicts[4] == "not supported"  # tier4 above tier3: gap -0.02
+    assert verdicts[0] == "inconclusive"  # one interval straddles 0
+    assert verdicts[3] == "inconclusive"  # F1 = 0 on 2 of 3 but one code discriminates
+    assert verdicts[4] == "inconclusive"  # the gap's interval is wider than 0.02 ± 0.03
 
-    _, out = _verdicts(_scores((0.40, 0.35, 0.45), (0.60, 0.55, 0.65), (0.40, 0.35, 0.45)))
-    assert out[0]["verdict"] == "not supported"
-    assert out[3]["verdict"] == "not testable"  # no rare statement with external positives
+    out = _verdicts(_comparison([_diff("tier4", "tier3", 0.05, 0.02, 0.08)],
+                                gap=(-0.05, -0.08, -0.02)),
+                    rare=_rare((0.3, 0.8, 0.7, 0.9), (0.2, 0.7, 0.65, 0.8)))
+    assert [out[0]["verdict"], out[3]["verdict"], out[4]["verdict"]] == [
+        "not supported", "not supported", "not supported"]
+    assert _verdicts(None)[3]["verdict"] == "not testable"  # no rare statement
+
+
+def test_published_values_are_judged_by_equivalence_on_the_published_setting():
+    scores = [_score("tier3", "internal", "native", macro_f1=(0.86, 0.84, 0.88)),
+              _score("tier3", "ext", "native", accuracy=(0.50, 0.30, 0.70))]
+    out = _verdicts(None, scores=scores, published=None)
+    # 0.84-0.88 minus 0.87 lies inside ±0.05; 0.30-0.70 minus 0.605 straddles the margin.
+    assert [out[1]["verdict"], out[2]["verdict"]] == ["supported", "inconclusive"]
+    scores[1] = _score("tier3", "ext", "native", accuracy=(0.40, 0.38, 0.42))
+    assert _verdicts(None, scores=scores, published=None)[2]["verdict"] == "not supported"
 
 
 def test_headline_averages_seeds():
@@ -168,6 +192,8 @@ def test_headline_averages_seeds():
     row = headline(scores, ["tier3"], "internal", [])[0]
     assert row["internal_f1"]["value"] == pytest.approx(0.7)
     assert row["internal_f1"]["n_seeds"] == 2
+    # The interval includes the seed spread: wider than either seed's own interval.
+    assert row["internal_f1"]["lo"] < 0.5 and row["internal_f1"]["hi"] > 0.9
 
 
 def test_example_config_loads():

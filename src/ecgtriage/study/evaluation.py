@@ -17,12 +17,13 @@ from ecgtriage.study.config import StudyConfig
 from ecgtriage.study.data import DataPlan, Dataset
 from ecgtriage.study.predict import Predictions, ensure_predictions
 from ecgtriage.study.score import score_models
+from ecgtriage.study.sections.comparison import comparison_section
 from ecgtriage.study.sections.external import external_section
-from ecgtriage.study.sections.rare_unseen import rare_unseen_section
 from ecgtriage.study.sections.interpretability import interpretability_section
+from ecgtriage.study.sections.rare_unseen import rare_unseen_section
 from ecgtriage.study.sections.robustness import robustness_section
 from ecgtriage.study.targets import StudyStatements, StudyTargets, label_exclusions
-from ecgtriage.study.testsets import clean_test_sets, corrupted_test_sets, key_of
+from ecgtriage.study.testsets import TestSet, clean_test_sets, corrupted_test_sets, key_of
 
 
 @dataclass
@@ -34,12 +35,13 @@ class Scored:
     test_sets: list[dict[str, Any]] = field(default_factory=list)
     external: list[dict[str, Any]] = field(default_factory=list)
     rare_unseen: dict[str, Any] = field(default_factory=lambda: {"rows": [], "headline": []})
-    rare_external_f1: dict[str, list[float]] = field(default_factory=dict)
+    rare_codes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     robustness: dict[str, Any] = field(default_factory=dict)
     label_exclusions: list[dict[str, Any]] = field(default_factory=list)
+    comparison: list[dict[str, Any]] = field(default_factory=list)
+    interpretability: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
 
-    interpretability: dict[str, Any] = field(default_factory=dict)
 
 def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
                 added: Sequence[Dataset]) -> Scored:
@@ -47,11 +49,13 @@ def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
     clean, overlap = clean_test_sets(plan, added)
     corrupted, skipped = corrupted_test_sets(clean, cfg.evaluation)
     everything = clean + corrupted
+    validation = validation_set(plan)
     t0 = time.perf_counter()
-    made = ensure_predictions(cells, everything, cfg)
+    predicted = everything + ([validation] if validation else [])
+    made = ensure_predictions(cells, predicted, cfg)
     out = Scored()
     out.timings = {"predictions_s": time.perf_counter() - t0, "prediction_tables_made": made,
-                   "prediction_tables_reused": len(cells) * len(everything) - made}
+                   "prediction_tables_reused": len(cells) * len(predicted) - made}
     t0 = time.perf_counter()
     seed = cfg.evaluation.seed
     predictions, targets, statements = Predictions(seed), StudyTargets(), StudyStatements()
@@ -68,11 +72,24 @@ def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
     out.robustness = robustness_section(model_scores.curves, skipped)
     out.external = external_section(cfg.schemes, plan, cells, clean, predictions, targets,
                                     statements)
-    out.rare_unseen, out.rare_external_f1 = rare_unseen_section(
-        plan, cells, clean, predictions, targets, statements)
+    out.rare_unseen, out.rare_codes = rare_unseen_section(
+        plan, cells, clean, predictions, targets, statements, cfg.evaluation)
+    out.comparison = comparison_section(cells, clean, validation, predictions, targets,
+                                        statements, cfg.evaluation,
+                                        cfg.train.serious_sensitivity)
     out.timings["scoring_s"] = time.perf_counter() - t0
-    return out
     t0 = time.perf_counter()
     out.interpretability = interpretability_section(cells, clean, predictions, statements,
                                                     cfg.evaluation, synthetic=plan.synthetic)
     out.timings["interpretability_s"] = time.perf_counter() - t0
+    return out
+
+
+def validation_set(plan: DataPlan) -> TestSet | None:
+    """The validation split as a prediction set: operating points that are not stored in a
+    model card (the aha44 Serious score's) are chosen on it, never on a test set."""
+    splits = plan.splits
+    ids = splits.loc[splits["split"] == "val", "record_id"].astype(str)
+    if ids.empty:
+        return None
+    return TestSet("validation", "validation", plan.train, tuple(ids))

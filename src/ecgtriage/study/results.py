@@ -48,7 +48,12 @@ def assemble(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell], added: Seq
         "headline_internal": f"internal test ({plan.train.name})",
         "headline_externals": externals,
         "headline": headline(scored.scores, schemes, "internal", externals),
-        "claims": claims(scored.scores, schemes, "internal", externals, scored.rare_external_f1),
+        "claims": claims(scored.scores, schemes, "internal", externals,
+                         comparison=scored.comparison, rare_codes=scored.rare_codes,
+                         published_testable=published_setting(plan),
+                         attention=attention_claim(scored.interpretability)),
+        "comparison": scored.comparison,
+        "rare_codes": scored.rare_codes,
         "data_roles": roles,
         "split_note": split_note(plan),
         "exclusions": exclusions([plan.train, *plan.externals, *added]) + scored.label_exclusions,
@@ -59,12 +64,24 @@ def assemble(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell], added: Seq
         "external": scored.external,
         "rare_unseen": scored.rare_unseen,
         "robustness": scored.robustness,
+        "interpretability": scored.interpretability,
         "caveats": caveats(plan, cfg),
     }
     return results
 
 
-        "interpretability": scored.interpretability,
+def published_setting(plan: DataPlan) -> str | None:
+    """``None`` when the run is the published one (real SPH → real PTB-XL), else why not:
+    the published values are only evidence about that setting."""
+    if plan.synthetic:
+        return "synthetic data (the published values are for real SPH → PTB-XL)"
+    if plan.train.format != "sph" or not any(d.format == "ptbxl" for d in plan.externals):
+        return (f"trained on {plan.train.format}, external "
+                f"{', '.join(d.format for d in plan.externals) or 'none'}: the published "
+                f"values are for SPH → PTB-XL")
+    return None
+
+
 def split_note(plan: DataPlan) -> str:
     roles = plan.split_roles or {}
     note = roles.get("note") if isinstance(roles, dict) else None
