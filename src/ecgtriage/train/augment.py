@@ -37,3 +37,53 @@ def augment(
         noise = torch.randn(x.shape, generator=generator, device=generator.device)
         x = x + noise_std * noise.to(x.device, x.dtype)
     return x
+
+
+def window_starts(total: int, n_samples: int, stride: int) -> list[int]:
+    """Start samples of sliding windows of ``n_samples`` every ``stride`` samples over ``total``;
+    a last window ending at ``total`` is added when the stride leaves a tail uncovered, so every
+    sample of the record is seen. ``total == n_samples`` gives the single window ``[0]``."""
+    if total < n_samples:
+        raise ValueError(f"signal: expected at least {n_samples} samples per lead, found {total}")
+    if stride < 1:
+        raise ValueError(f"stride: expected at least 1 sample, found {stride}")
+    starts = list(range(0, total - n_samples + 1, stride))
+    if starts[-1] != total - n_samples:
+        starts.append(total - n_samples)
+    return starts
+
+
+def sliding_windows(x: torch.Tensor, n_samples: int, stride: int) -> tuple[torch.Tensor, int]:
+    """(B × W, L, n_samples) windows of (B, L, T) ``x`` (record-major: the W windows of record 0
+    first) and W, the windows per record (see :func:`window_starts`)."""
+    starts = window_starts(x.shape[-1], n_samples, stride)
+    windows = torch.stack([x[..., s:s + n_samples] for s in starts], dim=1)
+    return windows.reshape(-1, x.shape[1], n_samples), len(starts)
+
+
+def aggregate_windows(proba: torch.Tensor, n_windows: int, how: str, normalise: bool) -> torch.Tensor:
+    """(B, C) record probabilities from (B × W, C) window probabilities: ``"max"`` (the PTB-XL
+    benchmark's: a finding seen in any window counts) or ``"mean"``. ``normalise`` rescales
+    rows to sum 1 (single-label probabilities after ``"max"``)."""
+    p = proba.reshape(-1, n_windows, proba.shape[-1])
+    if how == "max":
+        out = p.amax(dim=1)
+    elif how == "mean":
+        out = p.mean(dim=1)
+    else:
+        raise ValueError(f"aggregate: expected 'max' or 'mean', found {how!r}")
+    if normalise:
+        out = out / out.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    return out
+
+
+def window_protocol(config) -> dict | None:
+    """The prediction protocol of a training config (``TrainConfig`` or the card's ``config``
+    mapping): ``{"stride_s": ..., "aggregate": ...}`` when sliding windows are on, else ``None``
+    (centre crop). Set on trained and loaded models as ``model.window_protocol`` so that every
+    prediction applies what validation applied."""
+    get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
+    stride = get("predict_stride_s", None)
+    if stride is None:
+        return None
+    return {"stride_s": float(stride), "aggregate": str(get("aggregate", "max") or "max")}

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from ecgtriage import __version__, atomic
 from ecgtriage.models import create_model
 from ecgtriage.errors import DataError
+from ecgtriage.train.augment import window_protocol
 from ecgtriage.train.card import CARD, CARD_VERSION, ModelCard, ModelCardError
 
 __all__ = ["CARD", "CARD_VERSION", "WEIGHTS", "code_version", "load_checkpoint", "save_checkpoint"]
@@ -94,6 +95,8 @@ def load_checkpoint(run_dir: str | Path, device: str | torch.device = "cpu") -> 
                             "and its model cannot be used")
     model.load_state_dict(state)
     model.output_activation = card.activation
+    # Sliding-window prediction (predict_stride_s / aggregate) as validated; None: centre crop.
+    model.window_protocol = window_protocol(card.config)
     return model.to(device).eval(), card
 
 

@@ -18,9 +18,17 @@ class TrainConfig:
     seed : seeds weight init, batch order, augmentation and dropout (no global RNG is touched
         beyond what training restores afterwards).
     epochs, batch_size, lr, weight_decay : AdamW optimisation; ``lr`` is the peak rate.
-    schedule : ``"onecycle"`` (OneCycleLR) or ``"cosine"`` (CosineAnnealingLR per step).
+    schedule : ``"onecycle"`` (OneCycleLR), ``"cosine"`` (CosineAnnealingLR per step) or
+        ``"plateau"`` (constant ``lr`` divided by 10 after ``plateau_patience`` epochs without
+        improvement of the selection metric): with ``"plateau"`` or ``"cosine"`` the rate is
+        high from the first epoch, so the best epoch cannot be an artefact of a warm-up.
     patience : early stopping after this many epochs without validation improvement (0 = off);
         epochs of the one-cycle warm-up (the first 30 %) do not count towards it.
+    plateau_patience : epochs without improvement before ``"plateau"`` lowers the rate.
+    select_metric : the validation metric that picks the best epoch and drives early stopping:
+        ``"auto"`` (macro AUROC multi-label, macro-F1 single-label) or ``"macro_auroc"``
+        (one-vs-rest macro AUROC also for single-label schemes, as the PTB-XL benchmark does;
+        threshold-free, so it does not swing with the argmax decision).
     grad_clip : max global gradient norm (0 = off).
     loss : ``"auto"`` (BCE for multi-label, cross-entropy for single-label), ``"bce"``,
         ``"focal"``, ``"ce"`` or ``"corn"`` (ordinal, ordered single-label schemes only).
@@ -28,7 +36,13 @@ class TrainConfig:
     focal_gamma : focusing parameter of the focal loss.
     class_weighting : weight cross-entropy classes by inverse training frequency.
     window_s : model input window in seconds (``None``: the cache's full window); when the cache
-        holds more samples, training crops at random and evaluation takes the centre.
+        holds more samples, training crops at random (the benchmark's random crops, e.g. 2.5 s)
+        and evaluation takes the centre, or slides windows when ``predict_stride_s`` is set.
+    predict_stride_s : stride (s) of the sliding windows that validation and every later
+        prediction (``predict_proba`` reads it from the card) cover a longer record with;
+        ``None``: one centre window (today's behaviour).
+    aggregate : how window probabilities become the record's: ``"max"`` (the benchmark's) or
+        ``"mean"``; single-label rows are renormalised to sum to 1 after ``"max"``.
     scale_range : multiplicative amplitude augmentation drawn uniformly from this (lo, hi).
     noise_std : standard deviation (mV) of additive Gaussian noise augmentation (0 = off).
     device : ``"cpu"``, ``"cuda"`` or ``"auto"``.
@@ -51,14 +65,18 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-2
-    schedule: Literal["onecycle", "cosine"] = "onecycle"
+    schedule: Literal["onecycle", "cosine", "plateau"] = "onecycle"
     patience: int = 5
+    plateau_patience: int = 2
+    select_metric: Literal["auto", "macro_auroc"] = "auto"
     grad_clip: float = 1.0
     loss: Literal["auto", "bce", "focal", "ce", "corn"] = "auto"
     pos_weight_max: float = 50.0
     focal_gamma: float = 2.0
     class_weighting: bool = True
     window_s: float | None = None
+    predict_stride_s: float | None = None
+    aggregate: Literal["max", "mean"] = "max"
     scale_range: tuple[float, float] = (0.8, 1.2)
     noise_std: float = 0.01
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -89,6 +107,8 @@ class TrainConfig:
             ("min_val_positives", self.min_val_positives >= 1, "≥ 1"),
             ("scale_range", 0 < self.scale_range[0] <= self.scale_range[1], "0 < lo ≤ hi"),
             ("window_s", self.window_s is None or self.window_s > 0, "> 0"),
+            ("predict_stride_s", self.predict_stride_s is None or self.predict_stride_s > 0, "> 0"),
+            ("plateau_patience", self.plateau_patience >= 1, "≥ 1"),
             ("num_threads", self.num_threads is None or self.num_threads >= 1, "≥ 1"),
         )
         for name, ok, expected in checks:

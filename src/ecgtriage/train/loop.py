@@ -30,7 +30,7 @@ from ecgtriage.train import distributed as dd
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.objectives import Objective, to_probabilities
 from ecgtriage.train.state import FitState, load_state, save_state, write_metrics
-from ecgtriage.train.val_metrics import primary_metric, validation_metrics
+from ecgtriage.train.val_metrics import macro_auroc, primary_metric, validation_metrics
 
 
 @dataclass
@@ -149,7 +149,21 @@ def patience_from(config: TrainConfig) -> int:
     return math.ceil(WARMUP_FRACTION * config.epochs) if config.schedule == "onecycle" else 0
 
 
+def selection_metric(config: TrainConfig, multilabel: bool) -> str:
+    """The validation metric that picks the best epoch (higher is better)."""
+    return "macro_auroc" if config.select_metric == "macro_auroc" else primary_metric(multilabel)
+
+
+def is_epoch_scheduler(scheduler) -> bool:
+    """Whether the scheduler steps once per epoch on the selection metric (``"plateau"``)
+    rather than once per batch."""
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1,
+                                                          patience=config.plateau_patience)
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
                                                    pct_start=WARMUP_FRACTION)
@@ -203,7 +217,8 @@ def train_one_epoch(model, objective: Objective, source: BatchSource, optimizer,
             scaler.update()
         else:
             optimizer.step()
-        scheduler.step()
+        if not is_epoch_scheduler(scheduler):
+            scheduler.step()
         total += loss.detach() * x.shape[0]
         seen += x.shape[0]
         bar.update(x.shape[0])
@@ -233,9 +248,43 @@ def predict_logits(model, source: BatchSource, n_samples: int, config: TrainConf
     return dd.gather_padded(local, len(source.ds), ctx).cpu()
 
 
+@torch.no_grad()
+def predict_windows(model, source: BatchSource, objective: Objective, n_samples: int,
+                    config: TrainConfig, ctx: dd.DistContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sliding-window validation (``config.predict_stride_s``): (N, C) aggregated probabilities
+    and the mean loss over every window (a window carries its record's target)."""
+    model.eval()
+    dd.broadcast_buffers(model, ctx)
+    stride = max(1, round(config.predict_stride_s * model.signal_contract.fs))
+    parts, loss_sum, n_windows_seen = [], torch.zeros((), device=source.device), 0
+    for x, y in source.batches(0):
+        windows, n_windows = aug.sliding_windows(x, n_samples, stride)
+        with autocast(config, source.device):
+            logits = model(windows).float()
+        if not bool(torch.isfinite(logits).all()):
+            rows = (~torch.isfinite(logits)).any(dim=1).reshape(-1, n_windows).any(dim=1)
+            bad = [p for p, b in zip(source.last_indices, rows.tolist()) if b]
+            raise DataError(f"validation: non-finite model outputs for records "
+                            f"{source.record_names(bad)} (non-finite samples in those records, or "
+                            "diverged weights)")
+        loss_sum += objective(logits, y.repeat_interleave(n_windows, dim=0)) * logits.shape[0]
+        n_windows_seen += logits.shape[0]
+        proba = to_probabilities(logits, objective.activation)
+        parts.append(aug.aggregate_windows(proba, n_windows, config.aggregate,
+                                           normalise=objective.activation != "sigmoid"))
+    local = torch.cat(parts) if parts else torch.empty(0, device=source.device)
+    loss = dd.all_reduce_sum(loss_sum.reshape(1).float(), ctx)
+    count = dd.all_reduce_sum(torch.tensor([float(n_windows_seen)], device=source.device), ctx)
+    return dd.gather_padded(local, len(source.ds), ctx).cpu(), (loss / count.clamp_min(1)).cpu()
+
+
 def validate(model, source: BatchSource, objective: Objective, n_samples: int, config: TrainConfig,
              ctx: dd.DistContext, multilabel: bool, eligible) -> tuple[np.ndarray, dict[str, float]]:
     """Validation probabilities (all records, every rank) and metrics including ``val_loss``."""
+    if config.predict_stride_s is not None and source.ds.n_samples > n_samples:
+        proba_t, loss = predict_windows(model, source, objective, n_samples, config, ctx)
+        proba = proba_t.numpy()
+        return proba, {"val_loss": float(loss[0]), **_metrics(source, proba, multilabel, eligible, config)}
     logits = predict_logits(model, source, n_samples, config, ctx)
     bad = (~torch.isfinite(logits)).any(dim=1).nonzero().flatten().tolist() if logits.ndim == 2 else []
     if bad:
@@ -245,7 +294,17 @@ def validate(model, source: BatchSource, objective: Objective, n_samples: int, c
                         "diverged weights)")
     val_loss = float(objective.to("cpu")(logits, source.ds.target_tensor()))
     proba = to_probabilities(logits, objective.activation).numpy()
-    return proba, {"val_loss": val_loss, **validation_metrics(source.ds.targets, proba, multilabel, eligible)}
+    return proba, {"val_loss": val_loss, **_metrics(source, proba, multilabel, eligible, config)}
+
+
+def _metrics(source: BatchSource, proba: np.ndarray, multilabel: bool, eligible,
+             config: TrainConfig) -> dict[str, float]:
+    metrics = validation_metrics(source.ds.targets, proba, multilabel, eligible)
+    if config.select_metric == "macro_auroc" and not multilabel:
+        # One-vs-rest on the single-label target: threshold-free, like the benchmark's metric.
+        y = np.asarray(source.ds.targets, dtype=np.int64)
+        metrics["macro_auroc"] = macro_auroc(np.eye(proba.shape[1])[y], proba)
+    return metrics
 
 
 def update_best(state: FitState, model, proba: np.ndarray, metrics: dict, metric_name: str,
@@ -338,7 +397,9 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config, config.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and config.amp == "fp16" else None
-    metric_name = primary_metric(multilabel)
+    metric_name = selection_metric(config, multilabel)
+    # Prediction after training applies the protocol validation used (predict_proba reads it).
+    model.window_protocol = aug.window_protocol(config)
 
     state = FitState()
     last = out_dir / "last.pt"
@@ -372,6 +433,8 @@ def _fit(model, objective, train_ds, val_ds, config, out_dir, eligible, multilab
             train_secs = time.perf_counter() - t0
             proba, metrics = validate(model, val_src, objective, n_samples, config, ctx, multilabel, eligible)
             improved = update_best(state, model, proba, metrics, metric_name, epoch, config)
+            if is_epoch_scheduler(scheduler) and not math.isnan(metrics[metric_name]):
+                scheduler.step(metrics[metric_name])
             row = {"epoch": epoch + 1, "train_loss": train_loss, **metrics,
                    "lr": optimizer.param_groups[0]["lr"], "train_seconds": train_secs,
                    "samples_per_s": seen_all / max(train_secs, 1e-9), "best": bool(improved)}

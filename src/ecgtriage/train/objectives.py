@@ -168,3 +168,90 @@ def to_probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
         lower = torch.cat([exceed, zeros], dim=-1)
         return upper - lower
     raise ValueError(f"activation: expected 'sigmoid', 'softmax' or 'corn', found {activation!r}")
+
+
+#: Tier recipes compared by the PTB-XL ladder and selectable by name (``tier_recipe``):
+#: TrainConfig overrides and the scheme trained. ``fine_to_coarse`` trains the multi-label
+#: ``fine`` scheme and derives tier probabilities with :func:`fine_to_coarse`.
+TIER_RECIPES: dict[str, dict] = {
+    "weighted": {"scheme": None, "train": {"loss": "ce", "class_weighting": True}},
+    "direct": {"scheme": None, "train": {"loss": "ce", "class_weighting": False}},
+    "corn": {"scheme": None, "train": {"loss": "corn"}},
+    "fine_to_coarse": {"scheme": "all", "train": {"loss": "bce"}},
+}
+
+
+def tier_recipe(name: str, tier_scheme: str = "tier3", fine_scheme: str | None = None) -> tuple[str, dict]:
+    """(scheme to train, TrainConfig overrides) of a tier recipe in :data:`TIER_RECIPES`.
+
+    ``"weighted"`` is today's default (cross-entropy with inverse-frequency class weights);
+    ``"direct"`` trains on the natural class frequencies, leaving priors and the Serious
+    threshold to validation (the operating point is tuned there either way); ``"corn"`` is the
+    ordinal objective; ``"fine_to_coarse"`` trains ``fine_scheme`` (default PTB-XL ``all``; or
+    ``aha44``) and coarsens its probabilities to ``tier_scheme`` afterwards.
+    """
+    if name not in TIER_RECIPES:
+        raise ConfigError(f"tier recipe: expected one of {', '.join(TIER_RECIPES)}, found {name!r}")
+    recipe = TIER_RECIPES[name]
+    scheme = recipe["scheme"] and (fine_scheme or recipe["scheme"])
+    return scheme or tier_scheme, dict(recipe["train"])
+
+
+_FORMAT_OF_VOCABULARY = {"aha": "sph", "scp": "ptbxl", "snomed": "challenge"}
+
+
+def statement_tiers(fine_scheme, tier_scheme="tier3") -> np.ndarray:
+    """(C_fine,) tier index of each class of a statement-level multi-label scheme (``aha44``,
+    PTB-XL ``all``), as the tier scheme's own rules classify a record holding that statement
+    alone (``ecgtriage.labels.encode_targets``, no modifiers or context). -1: undeterminable.
+
+    Only schemes whose classes are statements qualify: a class such as ``MI`` of
+    ``superdiagnostic`` pools statements of different tiers.
+    """
+    import pandas as pd
+
+    from ecgtriage.labels import load_scheme
+    from ecgtriage.labels.targets import encode_targets
+
+    fine = load_scheme(fine_scheme)
+    # The vocabulary in which every class is itself a statement (aha for aha44, scp for all).
+    vocab = next((v for v in _FORMAT_OF_VOCABULARY if fine.multilabel and all(
+        any(tuple(r.classes) == (c,) for r in fine.rows_for(v, c)) for c in fine.classes)), None)
+    if vocab is None:
+        raise ConfigError(f"fine_to_coarse: the classes of scheme {fine.name!r} are not single "
+                          "statements of one vocabulary (aha, scp or snomed); use all or aha44")
+    index = pd.DataFrame({"record_id": list(fine.classes), "statements": list(fine.classes)})
+    return np.asarray(encode_targets(index, _FORMAT_OF_VOCABULARY[vocab], tier_scheme).y, np.int64)
+
+
+def fine_to_coarse(proba: np.ndarray, tiers: np.ndarray, n_tiers: int) -> np.ndarray:
+    """Tier probabilities from statement probabilities through "most severe wins".
+
+    A record's tier is the highest tier among its statements (no statement: tier 0, Normal).
+    Taking the statements as independent given the ECG, ``P(tier ≥ k) = 1 − Π_{c: t(c) ≥ k}
+    (1 − p_c)`` and ``P(tier = k) = P(tier ≥ k) − P(tier ≥ k + 1)``: non-negative, summing to 1,
+    and exact for a record whose statements are certain. Classes of undeterminable tier (-1)
+    are left out.
+
+    Parameters
+    ----------
+    proba : (N, C_fine) sigmoid probabilities.
+    tiers : (C_fine,) tier index per class (:func:`statement_tiers`).
+    n_tiers : number of tier classes.
+
+    Returns
+    -------
+    (N, n_tiers) float64.
+    """
+    p = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
+    t = np.asarray(tiers, dtype=np.int64)
+    if p.ndim != 2 or t.shape != (p.shape[1],):
+        raise ValueError(f"fine_to_coarse: proba (N, {len(t)}) expected, found {p.shape}")
+    with np.errstate(divide="ignore"):  # p = 1: log 0 = -inf, exp(-inf) = 0 exactly
+        log_none = np.log1p(-p)  # log P(statement c absent)
+    at_least = np.ones((p.shape[0], n_tiers + 1))
+    at_least[:, n_tiers] = 0.0
+    for k in range(1, n_tiers):
+        cols = t >= k
+        at_least[:, k] = 1.0 - np.exp(log_none[:, cols].sum(axis=1)) if cols.any() else 0.0
+    return at_least[:, :-1] - at_least[:, 1:]

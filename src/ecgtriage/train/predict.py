@@ -7,13 +7,13 @@ import torch
 from tqdm.auto import tqdm
 
 from ecgtriage.errors import DataError
-from ecgtriage.train.augment import crop
+from ecgtriage.train.augment import aggregate_windows, crop, sliding_windows
 from ecgtriage.train.objectives import to_probabilities
 
 
 def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
                   device: str | torch.device | None = None, activation: str | None = None,
-                  progress: bool = True) -> np.ndarray:
+                  progress: bool = True, protocol: dict | None = None) -> np.ndarray:
     """(N, C) float32 class probabilities for (N, leads, T) signals.
 
     Parameters
@@ -24,6 +24,11 @@ def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
     batch_size : records per forward pass (converted to float32 one batch at a time).
     device : where to run (default: the model's current device).
     activation : override ``model.output_activation`` (``"sigmoid"``, ``"softmax"``, ``"corn"``).
+    protocol : ``{"stride_s": s, "aggregate": "max" | "mean"}`` to cover records longer than
+        the model window with sliding windows and aggregate their probabilities (the PTB-XL
+        benchmark's protocol); default ``model.window_protocol``, which training and
+        ``load_checkpoint`` set from the run's configuration, so prediction applies what
+        validation applied. ``None`` there: one centre window.
 
     Raises
     ------
@@ -49,6 +54,11 @@ def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
     if device is None:
         device = next(model.parameters()).device
     model = model.to(device).eval()
+    if protocol is None:
+        protocol = getattr(model, "window_protocol", None)
+    stride = None
+    if protocol is not None and signals.shape[2] > contract.n_samples:
+        stride = max(1, round(float(protocol["stride_s"]) * contract.fs))
     out = []
     n = signals.shape[0]
     with torch.no_grad():
@@ -57,8 +67,14 @@ def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
             block = signals[start:start + batch_size]
             x = block.float() if isinstance(block, torch.Tensor) else torch.from_numpy(
                 np.asarray(block, dtype=np.float32))
-            x = crop(x.to(device), contract.n_samples)
-            out.append(to_probabilities(model(x), activation).cpu())
+            x = x.to(device)
+            if stride is None:
+                out.append(to_probabilities(model(crop(x, contract.n_samples)), activation).cpu())
+                continue
+            windows, n_windows = sliding_windows(x, contract.n_samples, stride)
+            proba = to_probabilities(model(windows), activation)
+            out.append(aggregate_windows(proba, n_windows, protocol.get("aggregate", "max"),
+                                         normalise=activation != "sigmoid").cpu())
     if not out:
         n_classes = contract.n_outputs + (1 if activation == "corn" else 0)
         return np.zeros((0, n_classes), np.float32)
@@ -70,3 +86,44 @@ def predict_proba(model: torch.nn.Module, signals, batch_size: int = 256,
         raise DataError(f"signals: the model's output is non-finite for {len(bad)} of {n} "
                         f"record(s), rows {bad[:5].tolist()} (NaN or inf samples, or NaN weights)")
     return proba
+
+
+def predict_ensemble(models, signals, *, tta_scales: tuple[float, ...] = (1.0,), batch_size: int = 256,
+                     device: str | torch.device | None = None,
+                     progress: bool = False) -> tuple[np.ndarray, dict]:
+    """Mean probabilities of several models (e.g. seeds) over test-time augmentations, and what
+    that cost.
+
+    Parameters
+    ----------
+    models : trained models of one scheme and one input contract (e.g. ``load_checkpoint`` of
+        each seed's run); each applies its own ``window_protocol``.
+    signals : (N, leads, T) as for :func:`predict_proba`.
+    tta_scales : amplitude scalings averaged over (``(1.0,)``: no TTA); amplitude varies between
+        devices and patients, and the training augmentation draws from the same range.
+
+    Returns
+    -------
+    (N, C) float32 probabilities and ``{"n_models", "n_tta", "forward_passes", "seconds",
+    "seconds_per_record"}``: an ensemble of k models with t augmentations costs k × t single
+    predictions, which is the price to weigh against its gain.
+    """
+    import time
+
+    models = list(models)
+    if not models:
+        raise ValueError("models: expected at least one model")
+    if not tta_scales or any(s <= 0 for s in tta_scales):
+        raise ValueError(f"tta_scales: expected positive scalings, found {tta_scales!r}")
+    t0 = time.perf_counter()
+    total = None
+    for model in models:
+        for scale in tta_scales:
+            x = signals if scale == 1.0 else np.asarray(signals, dtype=np.float32) * np.float32(scale)
+            p = predict_proba(model, x, batch_size=batch_size, device=device, progress=progress)
+            total = p.astype(np.float64) if total is None else total + p
+    n_runs = len(models) * len(tta_scales)
+    seconds = time.perf_counter() - t0
+    cost = {"n_models": len(models), "n_tta": len(tta_scales), "forward_passes": n_runs,
+            "seconds": seconds, "seconds_per_record": seconds / max(signals.shape[0], 1)}
+    return (total / n_runs).astype(np.float32), cost
