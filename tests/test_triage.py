@@ -353,7 +353,7 @@ def test_triage_of_study_model_gives_the_study_tiers(tmp_path):
         "out": base.out, "data.train": str(train), "data.external": [str(external)],
         "data.workers": 1, "schemes": ["tier3"], "seeds": [0],
         "train.epochs": 1, "train.batch_size": 32, "train.num_threads": 1,
-        "evaluation.bootstrap": 0, "evaluation.corruptions": ["missing_leads"],
+        "evaluation.bootstrap": 5, "evaluation.corruptions": ["missing_leads"],
         "evaluation.severities": {"missing_leads": [1, 2]}, "evaluation.corrupt_external": False})
     study = Path(study_mod.run_study(cfg, command="pytest"))
     model = load_triage_model(study, threads=1)
