@@ -186,9 +186,11 @@ def test_delineation_agrees_with_ground_truth_on_a_clean_record():
                 checked[f].append(g >= 0 and abs(g - t) <= tol)
     for f, ok in checked.items():
         assert len(ok) >= 8 and np.mean(ok) >= 0.8, (f, ok)
-    # NeuroKit2's DWT QRS onset is early (NeuroKit issue #1042), but never after the truth.
-    q = got.qrs_on[got.qrs_on >= 0]
-    assert q.size >= 5
+    # NeuroKit2's DWT QRS onset is early (NeuroKit issue #1042; docs/anatomy.md), so its QRS
+    # mask is too wide, but it still covers the true QRS.
+    n = sig.shape[1]
+    tm, gm = A.segment_masks(truth, n)["QRS"], A.segment_masks(got, n)["QRS"]
+    assert (tm & gm).sum() >= 0.8 * tm.sum()
 
 
 def test_delineate_masks_per_lead_with_timing_named():

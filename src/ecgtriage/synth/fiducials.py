@@ -115,16 +115,18 @@ def beat_fiducials(p_t: Sequence[float], p_kind: Sequence[str], p_dur: dict[str,
     order = np.argsort(p_t, kind="stable")
     p_t = p_t[order]
     p_kind = [p_kind[i] for i in order]
+    # The intervals (previous QRS, this QRS) are disjoint, so each P wave can pair with at
+    # most one complex: the latest conducting P before each QRS, if it is inside the interval.
+    conducting = np.flatnonzero([k in _CONDUCTING_P for k in p_kind])
     paired = np.full(v_t.size, -1)
+    if conducting.size and v_t.size:
+        pos = np.searchsorted(p_t[conducting], v_t, side="left") - 1
+        cand = conducting[np.maximum(pos, 0)]
+        prev = np.concatenate([[-np.inf], v_t[:-1]])
+        ok = (pos >= 0) & (p_t[cand] > prev) & (v_t - p_t[cand] <= MAX_PR_S)
+        paired = np.where(ok, cand, -1)
     used = np.zeros(p_t.size, bool)
-    for i, tq in enumerate(v_t):
-        prev = v_t[i - 1] if i else -np.inf
-        cand = [j for j in range(p_t.size)
-                if not used[j] and p_kind[j] in _CONDUCTING_P and prev < p_t[j] < tq
-                and tq - p_t[j] <= MAX_PR_S]
-        if cand:
-            paired[i] = cand[-1]
-            used[cand[-1]] = True
+    used[paired[paired >= 0]] = True
     rows: list[tuple[float, ...]] = []
     kinds: list[tuple[str, str]] = []
     nan = np.nan

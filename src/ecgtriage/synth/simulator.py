@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, cast
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def simulate_ecg(
     ValueError
         For unknown statements (named in the message) or a non-positive ``fs``/``duration_s``.
     """
-    return simulate_ecg_with_fiducials(statements, fs, duration_s, rng, patient)[0]
+    return _simulate(statements, fs, duration_s, rng, patient, fiducials=False)[0]
 
 
 def simulate_ecg_with_fiducials(
@@ -97,6 +97,13 @@ def simulate_ecg_with_fiducials(
     (signal, fiducials): the (12, n) float32 signal and its :class:`.fiducials.Fiducials`
     (samples at ``fs``; definitions in :mod:`.fiducials`).
     """
+    signal, fid = _simulate(statements, fs, duration_s, rng, patient, fiducials=True)
+    return signal, cast(Fiducials, fid)
+
+
+def _simulate(statements, fs: float, duration_s: float, rng: np.random.Generator,
+              patient: Patient | None, fiducials: bool) -> tuple[np.ndarray, Fiducials | None]:
+    """The simulator; the fiducials (read off the timeline, no random draws) only on request."""
     if not np.isfinite(fs) or fs < 50:
         raise ValueError(f"fs: expected a sampling rate >= 50 Hz, found {fs!r}")
     if not np.isfinite(duration_s) or duration_s <= 0:
@@ -145,8 +152,10 @@ def simulate_ecg_with_fiducials(
         eight += fibrillation(n, fs, rng, ventricles.voltage_scale)
     elif tl.atrial == "flutter":
         eight += flutter(n, fs, tl.flutter_hz, tl.flutter_phase, rng, ventricles.voltage_scale)
-    fid = beat_fiducials(tl.p_t, tl.p_kind, {k: tpl.duration_s for k, tpl in atria.items()},
-                         tl.v_t, tl.v_kind, qrs_dur, t_end, fs, n)
+    fid = None
+    if fiducials:
+        fid = beat_fiducials(tl.p_t, tl.p_kind, {k: tpl.duration_s for k, tpl in atria.items()},
+                             tl.v_t, tl.v_kind, qrs_dur, t_end, fs, n)
     return expand_to_12(eight), fid
 
 
