@@ -146,6 +146,7 @@ def external_scores(
     class_names: Sequence[str] | None = None,
     thresholds: Any = 0.5,
     train_priors: Any | None = None,
+    class_weight: Any | None = None,
     decide: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Score a model on an external set, raw and (single-label) label-shift adjusted.
@@ -157,6 +158,9 @@ def external_scores(
         the classes with positives in this set; ``n_classes_<metric>`` says how many.
     train_priors : (C,) float, optional
         Training class prevalence; single-label only. Enables the EM-adjusted variant.
+    class_weight : (C,) float, ``"inverse_frequency"`` or None
+        The model's training class weights, so EM starts from the priors its outputs
+        encode (``prior_shift.effective_priors``), not the raw training frequencies.
     decide : callable, optional
         ``decide(proba) -> y_pred`` decision rule for single-label models (e.g. the Serious
         operating point: ``lambda p: serious_operating_point(p, 3, thr)``), applied to the
@@ -190,7 +194,7 @@ def external_scores(
             raise ValueError(
                 "train_priors: EM prior correction applies to single-label (tier) models only"
             )
-        adjusted, info = em_prior_shift(p, train_priors)
+        adjusted, info = em_prior_shift(p, train_priors, class_weight=class_weight)
         out["prior_adjusted"] = score(adjusted)
         out["em"] = info
     return json_safe(out)

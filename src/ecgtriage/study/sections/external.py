@@ -78,10 +78,11 @@ def _em_adjusted(pred: Prediction, plan: DataPlan, targets: StudyTargets) -> dic
     cell, classes = pred.cell, pred.classes
     y = targets.y(pred.test_set.dataset, cell.scheme, pred.record_ids)
     priors = class_priors(targets.y(plan.train, cell.scheme, train_ids(plan)), len(classes))
+    weight = _class_weight(pred)
     result = external_scores(y, pred.proba, multilabel=False, class_names=classes,
-                             train_priors=priors)
+                             train_priors=priors, class_weight=weight)
     raw, adj = result["raw"], result["prior_adjusted"]
-    _write_adjusted(pred, priors)
+    _write_adjusted(pred, priors, weight)
     return {"cell": cell.id, "scheme": cell.scheme, "seed": cell.seed, "view": cell.scheme,
             "raw_accuracy": raw["accuracy"], "adjusted_accuracy": adj["accuracy"],
             "raw_macro_f1": raw["macro_f1"], "adjusted_macro_f1": adj["macro_f1"],
@@ -89,12 +90,18 @@ def _em_adjusted(pred: Prediction, plan: DataPlan, targets: StudyTargets) -> dic
             "estimated_priors": dict(zip(classes, result["em"]["test_priors"]))}
 
 
-def _write_adjusted(pred: Prediction, priors: np.ndarray) -> None:
+def _class_weight(pred: Prediction) -> str | None:
+    """``"inverse_frequency"`` when the model was trained with inverse-frequency class
+    weights (its posteriors then encode near-uniform priors, which EM must start from)."""
+    return "inverse_frequency" if pred.card.config.get("class_weighting", False) else None
+
+
+def _write_adjusted(pred: Prediction, priors: np.ndarray, class_weight: str | None) -> None:
     """EM-adjusted probabilities and both decisions beside the raw table (written once)."""
     path = pred.path.with_name(pred.path.stem + "__em_adjusted.csv")
     if path.is_file():
         return
-    adjusted, _ = em_prior_shift(pred.proba, priors)
+    adjusted, _ = em_prior_shift(pred.proba, priors, class_weight=class_weight)
     classes = np.asarray(pred.classes)
     out = pred.table[["record_id", "patient_id"]].copy()
     out[prob_columns(pred.classes)] = adjusted
