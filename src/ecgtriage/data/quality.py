@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgtriage.errors import ConfigError
+# The rail rule lives a floor down so the single-record triage gate applies it too.
+from ecgtriage.signal.quality_gate import rail_mask
 
 __all__ = ["DEFAULT_QUALITY", "QualityLimits", "quality_problem", "rate_problem"]
 
@@ -81,16 +83,7 @@ def railed_fraction(raw: np.ndarray, tolerance: float = 0.02) -> float:
     x = np.asarray(raw, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] == 0 or not np.isfinite(x).all():
         return 0.0
-    hi = x.max(axis=1, keepdims=True)
-    lo = x.min(axis=1, keepdims=True)
-    med = np.median(x, axis=1, keepdims=True)
-    span = hi - lo
-    band = tolerance * span
-    far_hi = (hi - med) > 0.25 * span
-    far_lo = (med - lo) > 0.25 * span
-    at_rail = ((x >= hi - band) & far_hi) | ((x <= lo + band) & far_lo)
-    at_rail &= span > 0
-    return float(at_rail.sum()) / float(x.size)
+    return float(rail_mask(x, tolerance).sum()) / float(x.size)
 
 
 def _robust_span(x: np.ndarray) -> float:
