@@ -135,3 +135,26 @@ def test_ptbxl_to_challenge_drops_hr_records_of_training_patients(tmp_path):
     matches = match_signals(cinc, train)
     pairs = {(cinc.index["record_id"][m.test_row], ids[m.ref_row]) for m in matches}
     assert pairs == {("HR09739", "9739")}
+
+
+def test_added_fold_selection_survives_a_rerun(tmp_path):
+    """``evaluate --folds`` is recorded in added_test_sets.json and restored by later runs."""
+    from ecgtriage import atomic
+    from ecgtriage.data.prepare import prepare
+    from ecgtriage.study import run as study_mod
+    from ecgtriage.study.config import load_study_config
+    from ecgtriage.synth.corpus import write_ptbxl_corpus
+
+    corpus = write_ptbxl_corpus(tmp_path / "ptbxl", 6, 3, workers=1, progress=False)
+    cache = prepare(corpus, tmp_path / "cache", workers=1, progress=False, log=lambda m: None)
+    study = tmp_path / "study"
+    study.mkdir()
+    atomic.write_json(study / study_mod.ADDED_FILE,
+                      [{"name": "later", "source": str(cache.path)},
+                       {"name": "later_fold10", "source": str(cache.path), "folds": [10]}])
+    cfg = load_study_config(None, out=str(study))
+    plain, selected = study_mod.load_added(study, cfg)
+    assert not isinstance(plain, FoldSelection)
+    assert isinstance(selected, FoldSelection) and selected.folds == (10,)
+    with pytest.raises(ConfigError, match="--folds: expected fold numbers ≥ 1"):
+        study_mod.evaluate_study(study, corpus, folds=[0])
