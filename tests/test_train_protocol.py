@@ -181,3 +181,15 @@ def test_plateau_scheduler_lowers_the_rate_on_a_stall():
     for metric in (0.5, 0.6, 0.6, 0.6):
         sched.step(metric)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_windowed_predictor_matches_predict_proba():
+    from ecgtriage.train.objectives import to_probabilities
+    from ecgtriage.train.predict import windowed_predictor
+
+    stub = Stub(200, "sigmoid")
+    one_window = lambda x: to_probabilities(stub(torch.from_numpy(x)), "sigmoid").detach().numpy()  # noqa: E731
+    assert windowed_predictor(one_window, stub) is one_window  # no protocol: unchanged
+    stub.window_protocol = {"stride_s": 1.0, "aggregate": "mean"}
+    wrapped = windowed_predictor(one_window, stub)
+    np.testing.assert_allclose(wrapped(_ramp()), predict_proba(stub, _ramp(), progress=False), rtol=1e-6)

@@ -49,3 +49,19 @@ PUBLISHED: Mapping[str, PublishedResult] = MappingProxyType({
                              gap_below_tier3=None,
                              note="F1 = 0 on rare conditions externally"),
 })
+
+
+#: The PTB-XL benchmark (Strodthoff, Wagner, Schaeffter & Samek 2021, IEEE JBHI 25:1519,
+#: Table II): test-fold (fold 10) macro AUROC per task for the models the ladder re-implements
+#: (``None`` where this module does not cite a figure), ``"best"`` the best model of the paper per
+#: task, and ``"s4"`` the structured-state-space model of Mehari & Strodthoff (2023) on ``all``.
+#: Read-only, the one copy the ladder benchmark prints beside its own numbers.
+PTBXL_TASKS: tuple[str, ...] = ("all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm")
+PTBXL_BENCHMARK_AUROC: Mapping[str, Mapping[str, float | None]] = MappingProxyType({
+    "xresnet1d101": MappingProxyType({"all": 0.925, "diagnostic": 0.937, "subdiagnostic": 0.929,
+                                      "superdiagnostic": 0.928, "form": 0.896, "rhythm": 0.957}),
+    "best": MappingProxyType({"all": 0.925, "diagnostic": 0.937, "subdiagnostic": 0.930,
+                              "superdiagnostic": 0.930, "form": 0.899, "rhythm": 0.957}),
+    "s4": MappingProxyType({"all": 0.9417, "diagnostic": None, "subdiagnostic": None,
+                            "superdiagnostic": None, "form": None, "rhythm": None}),
+})

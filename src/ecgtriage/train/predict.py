@@ -127,3 +127,29 @@ def predict_ensemble(models, signals, *, tta_scales: tuple[float, ...] = (1.0,),
     cost = {"n_models": len(models), "n_tta": len(tta_scales), "forward_passes": n_runs,
             "seconds": seconds, "seconds_per_record": seconds / max(signals.shape[0], 1)}
     return (total / n_runs).astype(np.float32), cost
+
+
+def windowed_predictor(predict_window, model: torch.nn.Module):
+    """Wrap a one-window predictor (``f(x) -> proba`` on (n, leads, n_samples) float32, such
+    as the study's eager or ONNX Runtime predictors) so that it applies ``model.window_protocol``
+    to longer records: sliding windows, then the max or mean of their probabilities, exactly as
+    :func:`predict_proba` and validation do. Without a protocol ``predict_window`` is returned
+    unchanged (it centre-crops, as before).
+    """
+    protocol = getattr(model, "window_protocol", None)
+    if protocol is None:
+        return predict_window
+    contract = model.signal_contract
+    stride = max(1, round(float(protocol["stride_s"]) * contract.fs))
+    normalise = getattr(model, "output_activation", None) != "sigmoid"
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3 or x.shape[-1] <= contract.n_samples or len(x) == 0:
+            return predict_window(x)
+        windows, n_windows = sliding_windows(torch.from_numpy(x), contract.n_samples, stride)
+        proba = torch.from_numpy(np.asarray(predict_window(np.ascontiguousarray(windows.numpy()))))
+        return aggregate_windows(proba, n_windows, protocol.get("aggregate", "max"),
+                                 normalise=normalise).numpy().astype(np.float32)
+
+    return predict
