@@ -23,6 +23,7 @@ from ecgtriage.atomic import nan_to_none
 from ecgtriage.evaluate.bootstrap import bootstrap_metrics
 from ecgtriage.evaluate.calibration import calibration_report
 from ecgtriage.evaluate.collapse import common_ground_scores
+from ecgtriage.evaluate.intervals import proportion_ci
 from ecgtriage.evaluate.metrics import compute_metrics
 from ecgtriage.labels import load_scheme
 from ecgtriage.study.cells import Cell
@@ -91,18 +92,25 @@ def score_view(y_true: np.ndarray, proba: np.ndarray | None, y_pred: np.ndarray,
             "per_class": per_class, "n_records": point["n_records"]}
 
 
-def _serious_metrics(entry: dict[str, Any]) -> dict[str, Any]:
-    boot = entry.get("bootstrap") or {}
-    return {
-        "serious_sensitivity": ci_entry(boot, "serious_sensitivity",
-                                        entry["serious"]["sensitivity"]),
-        "serious_specificity": ci_entry(boot, "serious_specificity",
-                                        entry["serious"]["specificity"]),
-    }
+def _serious_metrics(entry: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
+    """Serious sensitivity and specificity with Wilson intervals: Serious records are few
+    (a handful in a small test set), where a percentile bootstrap is coarse and can collapse
+    to a point."""
+    s = entry["serious"]
+
+    def wilson(k: int, n: int) -> dict[str, Any] | None:
+        if not n:
+            return None
+        ci = proportion_ci(int(k), int(n), alpha)
+        return {"value": ci["value"], "lo": ci["low"], "hi": ci["high"], "k": ci["k"],
+                "n": ci["n"], "interval": "wilson"}
+
+    return {"serious_sensitivity": wilson(s["tp"], s["tp"] + s["fn"]),
+            "serious_specificity": wilson(s["tn"], s["tn"] + s["fp"])}
 
 
-def _common_ground_view(entry: dict[str, Any], at_op: dict[str, Any], classes: list[str]
-                        ) -> dict[str, Any]:
+def _common_ground_view(entry: dict[str, Any], at_op: dict[str, Any], classes: list[str],
+                        alpha: float = 0.05) -> dict[str, Any]:
     """Metrics of the most probable tier, Serious sensitivity at the operating point."""
     m = entry["metrics"]
     boot = entry.get("bootstrap") or {}
@@ -111,7 +119,7 @@ def _common_ground_view(entry: dict[str, Any], at_op: dict[str, Any], classes: l
         "macro_f1": ci_entry(boot, "macro_f1", m["macro_f1"]),
         "macro_auroc": ci_entry(None, "", m.get("macro_auroc")),
         "macro_auprc": ci_entry(None, "", m.get("macro_auprc")),
-        **_serious_metrics(at_op),
+        **_serious_metrics(at_op, alpha),
     }
     per_class = [{k: row.get(k) for k in _PER_CLASS} for row in m["per_class"]]
     return {"metrics": metrics, "confusion": {"labels": classes,
@@ -135,6 +143,7 @@ def score_prediction(pred: Prediction, targets: StudyTargets, evaluation: Evalua
     names.setdefault(card.scheme_name, card.classes)
     code_thr = card.code_thresholds()
     boot_ids = pids if full and evaluation.bootstrap > 0 else None
+    alpha = 1 - evaluation.bootstrap_ci
 
     def common_ground(threshold: float | None) -> dict[str, Any]:
         return common_ground_scores(
@@ -156,12 +165,12 @@ def score_prediction(pred: Prediction, targets: StudyTargets, evaluation: Evalua
             multilabel=card.multilabel,
             class_mask=np.asarray(native.class_observable, bool), evaluation=evaluation)
         if card.scheme_name in at_op:
-            views["native"]["metrics"].update(_serious_metrics(at_op[card.scheme_name]))
+            views["native"]["metrics"].update(_serious_metrics(at_op[card.scheme_name], alpha))
     for view in views_wanted:
         entry = most_probable.get(view)
         if entry is None:
             continue  # e.g. tier4 from a tier3 model: not derivable
-        views[view] = _common_ground_view(entry, at_op.get(view, entry), names[view])
+        views[view] = _common_ground_view(entry, at_op.get(view, entry), names[view], alpha)
     return views
 
 
