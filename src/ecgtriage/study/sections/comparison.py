@@ -158,23 +158,37 @@ def tier_answers(pred: Prediction, rows: np.ndarray, serious_threshold: float | 
     return {card.scheme_name: Answer(np.asarray(decisions), p3[:, s], 1.0 - p3[:, normal])}
 
 
-def metric_matrix(answer: Answer, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """(B, len(METRICS)) metrics of one answer against tier3 targets ``y`` per weight row."""
+def _metric(name: str, answer: Answer, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """One metric of ``METRICS`` per weight row (NaN for a score metric of a ceiling row)."""
     tiers = load_scheme(TIER).classes
     s, normal = tiers.index("Serious"), tiers.index("Normal")
     pos, called = y == s, answer.decisions == s
-    cols = [weighted_accuracy(y, answer.decisions, w),
-            weighted_macro_f1(y, answer.decisions, len(tiers), w),
-            weighted_recall(pos, called, w), weighted_specificity(pos, called, w)]
+    if name == "accuracy":
+        return weighted_accuracy(y, answer.decisions, w)
+    if name == "macro_f1":
+        return weighted_macro_f1(y, answer.decisions, len(tiers), w)
+    if name == "serious_sensitivity":
+        return weighted_recall(pos, called, w)
+    if name == "serious_specificity":
+        return weighted_specificity(pos, called, w)
     if answer.serious is None:
-        cols += [np.full(w.shape[0], np.nan)] * 5
-    else:
-        cols += [weighted_auroc(answer.serious, pos, w),
-                 weighted_average_precision(answer.serious, pos, w),
-                 weighted_auroc(answer.abnormal, y != normal, w),
-                 sensitivity_at_specificity(answer.serious, pos, MATCHED_SPECIFICITY, w),
-                 specificity_at_sensitivity(answer.serious, pos, MATCHED_SENSITIVITY, w)]
-    return np.stack(cols, axis=1)
+        return np.full(w.shape[0], np.nan)
+    if name == "serious_auroc":
+        return weighted_auroc(answer.serious, pos, w)
+    if name == "serious_auprc":
+        return weighted_average_precision(answer.serious, pos, w)
+    if name == "abnormal_auroc":
+        return weighted_auroc(answer.abnormal, y != normal, w)
+    if name == "sensitivity_at_matched_specificity":
+        return sensitivity_at_specificity(answer.serious, pos, MATCHED_SPECIFICITY, w)
+    if name == "specificity_at_matched_sensitivity":
+        return specificity_at_sensitivity(answer.serious, pos, MATCHED_SENSITIVITY, w)
+    raise ValueError(f"metric: expected one of {METRICS}, found {name!r}")
+
+
+def metric_matrix(answer: Answer, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(B, len(METRICS)) metrics of one answer against tier3 targets ``y`` per weight row."""
+    return np.stack([_metric(name, answer, y, w) for name in METRICS], axis=1)
 
 
 def _row(scheme: str, kind: str, target: str, answers: list[Answer], y: np.ndarray,
@@ -220,10 +234,8 @@ def _row(scheme: str, kind: str, target: str, answers: list[Answer], y: np.ndarr
 
 def _difference(a: list[Answer], b: list[Answer], y: np.ndarray, pids: list[str], metric: str,
                 evaluation: EvaluationConfig) -> dict[str, Any]:
-    k = METRICS.index(metric)
-
     def stat(answers: list[Answer], w: np.ndarray) -> np.ndarray:
-        return np.mean([metric_matrix(x, y, w)[:, k] for x in answers], axis=0)
+        return np.mean([_metric(metric, x, y, w) for x in answers], axis=0)
 
     return paired_bootstrap_difference(stat, a, b, pids, n_boot=max(evaluation.bootstrap, 1),
                                        seed=evaluation.seed, alpha=1 - evaluation.bootstrap_ci)
