@@ -37,20 +37,22 @@ CHECKS = (
     ("ptp_mv", "max_ptp_mv", "max"),
     ("noise_mv", "max_noise_mv", "max"),
     ("wander_share", "max_wander_share", "max"),
+    ("limb_error", "max_limb_error", "max"),  # record level: limb_lead_error
 )
 #: Physical bounds a threshold is widened to, never narrowed past: a lead is not called flat
 #: above 0.02 mV std, stopped under 0.5 s, clipped under 2 % of samples at a rail, implausible
-#: under 10 mV, noisy under 0.2 mV rms beat to beat, wander under 50 % of power.
+#: under 10 mV, noisy under 0.2 mV rms beat to beat, wander under 50 % of power, limb leads
+#: inconsistent under 20 % (a swap of two limb leads gives 40-50 %).
 BOUNDS = {
     "min_std_mv": 0.02, "max_flat_run_s": 0.5, "max_rail_share": 0.02, "max_ptp_mv": 10.0,
-    "max_noise_mv": 0.2, "max_wander_share": 0.5,
+    "max_noise_mv": 0.2, "max_wander_share": 0.5, "max_limb_error": 0.2,
 }
 
 
 def measure(root: Path, limit: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
     """Record-level worst-lead features and quality-group membership of every PTB-XL record."""
     from ecgtriage.io.sources import open_source
-    from ecgtriage.signal.quality_gate import lead_features
+    from ecgtriage.signal.quality_gate import lead_features, limb_lead_error
 
     source = open_source(root, format="ptbxl")
     ids = source.record_ids()[:limit] if limit else source.record_ids()
@@ -64,6 +66,7 @@ def measure(root: Path, limit: int | None = None) -> tuple[dict[str, np.ndarray]
             continue
         read.append(rid)
         feats = lead_features(record.signal, record.fs)
+        feats["limb_error"] = np.array([limb_lead_error(record.signal)])
         for name, _, direction in CHECKS:
             worst[name][k] = np.nanmin(feats[name]) if direction == "min" else np.nanmax(feats[name])
         for g in GROUPS:

@@ -358,3 +358,29 @@ def test_find_ecg_files_lists_records_not_tables(tmp_path):
         find_ecg_files(empty)
     with pytest.raises(DataError, match="does not exist"):
         find_ecg_files(tmp_path / "nope")
+
+
+# ----------------------------------------------------------------------------- reduced lead sets
+def test_derive_limb_leads_from_i_and_ii_is_exact(tmp_path):
+    from ecgtriage.io.single import derive_limb_leads
+    from ecgtriage.synth.simulator import simulate_ecg
+
+    full = simulate_ecg("1", FS, 4.0, np.random.default_rng(2)).astype(np.float64)
+    names = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+    rows = [CANONICAL_LEADS.index(n) for n in names]
+    np.save(tmp_path / "eight.npy", full[rows])
+    ecg = read_ecg_file(tmp_path / "eight.npy", fs=FS, leads=names)
+    assert ecg.missing_leads == ("III", "aVR", "aVL", "aVF")
+    done = derive_limb_leads(ecg)
+    assert all(done.present) and done.record.extra["derived_leads"] == ("III", "aVR", "aVL", "aVF")
+    np.testing.assert_allclose(done.record.signal, full, atol=1e-5)
+    assert "derived from I, II" in done.notes[-1]
+    # from II and aVL (any two limb leads determine the rest)
+    np.save(tmp_path / "two.npy", full[[1, 4]])
+    two = derive_limb_leads(read_ecg_file(tmp_path / "two.npy", fs=FS, leads=["II", "aVL"]))
+    np.testing.assert_allclose(two.record.signal[:6], full[:6], atol=1e-5)
+    assert not two.present[6]  # precordial leads are never derived
+    # one limb lead: nothing to derive
+    np.save(tmp_path / "one.npy", full[[0]])
+    one = read_ecg_file(tmp_path / "one.npy", fs=FS, leads=["I"])
+    assert derive_limb_leads(one) is one

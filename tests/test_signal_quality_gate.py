@@ -158,3 +158,19 @@ def test_flag_and_message_format():
                                 GateFlag(None, "too short, 2.00 s", 2.0)))
     assert result.message() == ("unreadable: repeat the recording (V3: flat line, std 0.001 mV; "
                                 "too short, 2.00 s)")
+
+
+def test_swapped_limb_leads_break_einthoven(clean):
+    from ecgtriage.signal.quality_gate import limb_lead_error
+
+    assert limb_lead_error(clean) < 1e-6
+    x = clean.copy()
+    x[[0, 1]] = x[[1, 0]]  # I and II swapped: III = II - I no longer holds
+    assert limb_lead_error(x) > 0.3
+    _only(assess_quality(x, FS), None, "limb leads I, II, III, aVR, aVL, aVF break Einthoven")
+    # precordial swaps are invisible to the laws; two limb leads leave nothing to check
+    y = clean.copy()
+    y[[6, 7]] = y[[7, 6]]
+    assert assess_quality(y, FS).readable
+    present = [lead in ("I", "II", "V1", "V2") for lead in CANONICAL_LEADS]
+    assert np.isnan(limb_lead_error(x, present))

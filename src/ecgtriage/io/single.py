@@ -18,6 +18,7 @@ and ``.npy`` files are loaded without pickle.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -31,7 +32,7 @@ from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.io.record import ECGRecord
 from ecgtriage.leads import CANONICAL_LEADS, normalise_lead_name
 
-__all__ = ["FORMATS", "InputECG", "find_ecg_files", "read_ecg_file"]
+__all__ = ["FORMATS", "InputECG", "derive_limb_leads", "find_ecg_files", "read_ecg_file"]
 
 #: Formats :func:`read_ecg_file` reads (the ``format`` argument and :attr:`InputECG.format`).
 FORMATS: tuple[str, ...] = ("wfdb", "sph", "challenge", "dicom", "aecg", "csv", "npy")
@@ -174,6 +175,37 @@ def find_ecg_files(path: str | os.PathLike) -> list[Path]:
         raise DataError(f"{p}: no ECG files found; expected .hea (WFDB/Challenge), .h5 (SPH), "
                         ".dcm (DICOM), .xml (HL7 aECG), .csv or .npy files")
     return sorted(found)
+
+
+def derive_limb_leads(ecg: InputECG) -> InputECG:
+    """``ecg`` with its absent limb leads computed from two or more present ones.
+
+    Three limb electrodes give six limb leads with two degrees of freedom (Einthoven:
+    III = II - I; Goldberger: aVR = -(I + II)/2, aVL = I - II/2, aVF = II - I/2), so any two
+    limb leads determine the other four exactly. Many exports (DICOM, aECG) store only I and
+    II with V1-V6: after this, such a record is a complete 12-lead record. The present limb
+    leads are fitted by least squares (exact with two), the absent ones computed; their
+    ``present`` flags become ``True``, a note names them and ``record.extra["derived_leads"]``
+    lists them. Precordial leads are independent and never derived. Unchanged with fewer than
+    two limb leads or none absent.
+    """
+    from ecgtriage.signal.quality_gate import LIMB_BASIS
+
+    limb = list(range(6))
+    have = [i for i in limb if ecg.present[i]]
+    absent = [i for i in limb if not ecg.present[i]]
+    if len(have) < 2 or not absent:
+        return ecg
+    x = np.array(ecg.record.signal, dtype=np.float64)
+    coef, *_ = np.linalg.lstsq(LIMB_BASIS[have], x[have], rcond=None)
+    x[absent] = LIMB_BASIS[absent] @ coef
+    derived = tuple(CANONICAL_LEADS[i] for i in absent)
+    record = dataclasses.replace(ecg.record, signal=x.astype(np.float32),
+                                 extra={**dict(ecg.record.extra), "derived_leads": derived})
+    present = tuple(True if i in absent else p for i, p in enumerate(ecg.present))
+    note = (f"limb leads {', '.join(derived)} derived from "
+            f"{', '.join(CANONICAL_LEADS[i] for i in have)} (Einthoven/Goldberger)")
+    return dataclasses.replace(ecg, record=record, present=present, notes=ecg.notes + (note,))
 
 
 # ----------------------------------------------------------------------------- detection

@@ -25,6 +25,10 @@ Features (per lead, on the signal as read, in mV)
 ``wander_share``  share of power below 0.7 Hz among 0-40 Hz: baseline wander that buries the
                   waveform.
 
+Whole record: sampling rate, duration, and ``limb_lead_error`` (the present limb leads must
+obey Einthoven's and Goldberger's laws, :func:`limb_lead_error`; a file with mislabelled or
+swapped limb leads does not).
+
 Missing leads are not the gate's business (the triage layer decides which lead sets it
 accepts), but a record with no usable lead is unreadable.
 """
@@ -43,7 +47,7 @@ from ecgtriage.errors import ConfigError
 from ecgtriage.leads import CANONICAL_LEADS
 
 __all__ = ["GateFlag", "GateLimits", "GateResult", "assess_quality", "default_gate_limits",
-           "beat_positions", "lead_features", "rail_mask", "LIMITS_FILE"]
+           "beat_positions", "lead_features", "limb_lead_error", "rail_mask", "LIMITS_FILE"]
 
 #: Packaged limits (``ecgtriage.signal/data``), written by ``scripts/measure_quality_gate.py``.
 LIMITS_FILE = "quality_gate.json"
@@ -74,6 +78,9 @@ class GateLimits:
     max_ptp_mv : a lead spanning more is an artefact (no heart gives tens of mV at the skin).
     max_noise_mv : a lead with more beat-to-beat noise (mV rms) is noise.
     max_wander_share : a lead with a larger share of its power below 0.7 Hz is baseline wander.
+    max_limb_error : largest relative rms departure of the present limb leads from Einthoven's
+        and Goldberger's laws (:func:`limb_lead_error`); beyond it leads are mislabelled or
+        swapped, and every lead-specific finding would be wrong.
     """
 
     min_fs: float = 50.0
@@ -85,6 +92,7 @@ class GateLimits:
     max_ptp_mv: float = 20.0
     max_noise_mv: float = 0.5
     max_wander_share: float = 0.95
+    max_limb_error: float = 0.2
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -94,7 +102,7 @@ class GateLimits:
             object.__setattr__(self, f.name, float(value))
         if not 0 < self.min_fs < self.max_fs:
             raise ConfigError(f"quality gate: expected 0 < min_fs < max_fs, found {self.min_fs}, {self.max_fs}")
-        for name in ("max_rail_share", "max_wander_share"):
+        for name in ("max_rail_share", "max_wander_share", "max_limb_error"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"quality gate: {name}: expected 0..1, found {getattr(self, name)}")
         for name in ("min_duration_s", "min_std_mv", "max_flat_run_s", "max_ptp_mv", "max_noise_mv"):
@@ -299,6 +307,37 @@ def lead_features(signal: np.ndarray, fs: float) -> dict[str, np.ndarray]:
     return out
 
 
+#: The six limb leads as combinations of I and II (Einthoven: III = II - I; Goldberger:
+#: aVR = -(I + II)/2, aVL = I - II/2, aVF = II - I/2); rows in ``CANONICAL_LEADS`` order.
+LIMB_BASIS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 1.0], [-0.5, -0.5], [1.0, -0.5], [-0.5, 1.0]])
+
+
+def limb_lead_error(signal: np.ndarray, present: Sequence[bool] | None = None) -> float:
+    """Relative rms departure of the present limb leads from Einthoven's and Goldberger's laws.
+
+    Three electrodes make six limb leads with two degrees of freedom, so any two limb leads
+    determine the other four. The present limb leads of a (12, n) ``signal`` are fitted by
+    least squares with two (I, II) components; the error is the rms residual over the rms of
+    those leads. A recording obeys the laws up to noise (PTB-XL: below 1 %); a file whose
+    limb leads are mislabelled or swapped does not. NaN with fewer than three present limb
+    leads (nothing to check) or a non-12-lead signal.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != len(CANONICAL_LEADS):
+        return float("nan")
+    keep = [True] * 6 if present is None else [bool(p) for p in list(present)[:6]]
+    rows = [i for i in range(6) if keep[i]]
+    if len(rows) < 3:
+        return float("nan")
+    a = LIMB_BASIS[rows]
+    y = x[rows]
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    scale = float(np.sqrt(np.mean(y ** 2)))
+    if not np.isfinite(scale) or scale == 0:
+        return float("nan")
+    return float(np.sqrt(np.mean((y - a @ coef) ** 2)) / scale)
+
+
 # ----------------------------------------------------------------------------- the gate
 def assess_quality(signal: np.ndarray, fs: float, present: Sequence[bool] | None = None,
                    limits: GateLimits | None = None) -> GateResult:
@@ -345,6 +384,14 @@ def assess_quality(signal: np.ndarray, fs: float, present: Sequence[bool] | None
     feats = lead_features(x[rows], fs)
     for j, i in enumerate(rows):
         flags.extend(_judge(names[i], {k: float(v[j]) for k, v in feats.items()}, limits))
+    if n_leads == len(CANONICAL_LEADS):
+        judged = {f.lead for f in flags}
+        usable = [keep[i] and CANONICAL_LEADS[i] not in judged for i in range(n_leads)]
+        error = limb_lead_error(x, usable)
+        if np.isfinite(error) and error > limits.max_limb_error:
+            limb = ", ".join(lead for lead, ok in zip(CANONICAL_LEADS[:6], usable) if ok)
+            flags.append(GateFlag(None, f"limb leads {limb} break Einthoven's law by {error:.0%} "
+                                  "(leads mislabelled or swapped?)", error))
     return GateResult(not flags, tuple(flags))
 
 
