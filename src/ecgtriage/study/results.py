@@ -159,6 +159,26 @@ def write_tables(out: Path, results: dict[str, Any]) -> None:
     tables["label_coverage"] = [{"test_set": e["test_set"], "measure": k, "value": v}
                                 for e in results["external"] for k, v in e["coverage"].items()]
     tables["test_sets"] = results["test_sets"]
+    comparison = results.get("comparison") or []
+    tables["comparison"] = [
+        {"test_set": c["test_set"], "target": r["target"], "kind": r["kind"],
+         "scheme": r["scheme"], "n_seeds": r["n_seeds"], "metric": name,
+         **_ci_columns("value", ci)}
+        for c in comparison for r in c["rows"] for name, ci in r["metrics"].items()
+    ]
+    tables["comparison_differences"] = [{"test_set": c["test_set"], **d}
+                                        for c in comparison for d in c["differences"]]
+    tables["serious_by_reason"] = [
+        {"test_set": c["test_set"], "reason": r["reason"], "n": r["n"],
+         **{f"{m}_sensitivity": v["value"] for m, v in r.items() if isinstance(v, dict)}}
+        for c in comparison for r in c["serious_by_reason"]
+    ]
+    tables["rare_codes"] = [
+        {"test_set": ts, "code": r["code"], "n_positive": r["n_positive"],
+         "threshold": r["threshold"], "f1": r["f1"], **_ci_columns("auroc", r.get("auroc")),
+         **_ci_columns("auprc", r.get("auprc"))}
+        for ts, rows in (results.get("rare_codes") or {}).items() for r in rows
+    ]
     tables["robustness_skipped"] = results["robustness"].get("skipped", [])
     for name, rows in tables.items():
         atomic.write_csv(out / f"{name}.csv", pd.DataFrame(rows))
