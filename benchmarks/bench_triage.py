@@ -134,11 +134,26 @@ def main() -> None:
         warm = {name: _warm(m, files, args.repeats) for name, m in models.items()}
         for name, times in warm.items():
             print(_row(f"warm, {name}", times))
-        # Model alone, for the split of the end-to-end time.
-        from ecgtriage.triage.core import model_input
+        # Each stage alone, for the split of the end-to-end time.
         from ecgtriage.io.single import read_ecg_file
+        from ecgtriage.signal.quality_gate import assess_quality
+        from ecgtriage.triage.core import model_input
 
         ecg = read_ecg_file(files[0])
+        stages = {
+            "stage: read file": lambda i: read_ecg_file(files[i % len(files)]),
+            "stage: quality gate": lambda i: assess_quality(ecg.record.signal, ecg.record.fs,
+                                                            present=ecg.present),
+            "stage: preprocess + window": lambda i: model_input(ecg.record.signal, ecg.record.fs, card),
+        }
+        for name, fn in stages.items():
+            fn(0)
+            times = []
+            for i in range(50):
+                t = time.perf_counter()
+                fn(i)
+                times.append((time.perf_counter() - t) * 1e3)
+            print(_row(name, times))
         x, _, _ = model_input(ecg.record.signal, ecg.record.fs, card)
         for name, m in models.items():
             m.predict_proba(x[None])
@@ -147,7 +162,7 @@ def main() -> None:
                 t = time.perf_counter()
                 m.predict_proba(x[None])
                 times.append((time.perf_counter() - t) * 1e3)
-            print(_row(f"model only, {name}", times))
+            print(_row(f"stage: model, {name}", times))
         for name, path in (("torch eager", run), ("onnxruntime", onnx)):
             print(_row(f"cold CLI (1 file), {name}", _cold(path, files[0], args.cold, args.threads)))
 

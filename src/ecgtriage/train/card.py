@@ -33,8 +33,10 @@ import numpy as np
 
 from ecgtriage import atomic
 from ecgtriage.errors import DataError
-from ecgtriage.evaluate.collapse import serious_operating_point
-from ecgtriage.train.thresholds import apply_f1_thresholds
+
+# ``decide`` imports its rules (``evaluate.collapse``, ``train.thresholds``) when called: they
+# pull in scikit-learn and scipy.stats, a second of start-up that reading a card (``ecgtriage
+# triage`` on one file) does not need.
 
 __all__ = ["CARD", "CARD_VERSION", "ModelCard", "ModelCardError", "ModelSpec", "ObjectiveSpec",
            "SchemeSpec", "uncertainty_score"]
@@ -597,6 +599,9 @@ class ModelCard:
         >>> card.decide(p).tolist(), card.decide(p, operating_point=True).tolist()
         ([0], [2])
         """
+        from ecgtriage.evaluate.collapse import serious_operating_point
+        from ecgtriage.train.thresholds import apply_f1_thresholds
+
         p = np.asarray(proba, dtype=np.float64)
         if p.ndim != 2 or p.shape[1] != len(self.scheme.classes):
             raise ValueError(f"proba: expected shape (N, {len(self.scheme.classes)}) for the "
