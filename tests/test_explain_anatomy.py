@@ -225,4 +225,33 @@ def test_neurokit_exception_becomes_a_reason(monkeypatch):
     sig, _ = _sim(["1"], seed=3, fs=100)
     f = A.delineate_fiducials(sig, 100)
     assert len(f) == 0 and f.reason.startswith("NeuroKit2 failed: IndexError")
-    assert A.delineate(sig, 100).reason.startswith("NeuroKit2 failed")
+    anat = A.delineate(sig, 100)
+    assert anat.reason.startswith("lead II: NeuroKit2 failed: IndexError")
+    assert "lead I: NeuroKit2 failed" in anat.reason and not anat["QRS"].any()
+
+
+def test_reference_falls_back_to_lead_i_when_lead_ii_is_flat():
+    sig, _ = _sim(["1"], seed=3, fs=100)
+    sig = sig.copy()
+    sig[1] = 0.0  # lead II off (in a real recorder III = II - I would change too)
+    anat = A.delineate(sig, 100)
+    assert anat.reason == "" and anat.timing[0] == "own" and anat.timing[1] == "lead I"
+    np.testing.assert_array_equal(anat["QRS"][1], anat["QRS"][0])
+
+
+def test_delineate_a_real_ptbxl_record(shared_data):
+    from ecgtriage.io.sources import open_source
+
+    root = shared_data / "ptbxl"
+    if not (root / "ptbxl_database.csv").is_file():
+        pytest.skip(f"PTB-XL not available at {root}")
+    src = open_source(root)
+    rec = src.read(src.record_ids()[0], fs=100)
+    anat = A.delineate(rec.signal, 100, per_lead=False)
+    assert anat.reason == "" and anat.timing.count("own") == 1
+    f = A.delineate_fiducials(rec.signal, 100)
+    assert len(f) >= 5
+    # Every detected R peak lies in the QRS mask; QRS is a small share of the record.
+    inside = [anat["QRS"][1][r] for r in f.r_peak if r >= 0]
+    assert np.mean(inside) >= 0.8
+    assert 0.03 < anat["QRS"][1].mean() < 0.3 and anat["baseline"][1].any()

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.signal.preprocess import PreprocessConfig
 from ecgtriage.synth.fiducials import FIDUCIALS_FILE, Fiducials, read_fiducials
 
@@ -54,6 +55,9 @@ __all__ = [
 SEGMENTS = ("P", "QRS", "STT", "baseline")
 #: Lead II in the canonical order (I, II, III, aVR, aVL, aVF, V1-V6): the reference timing lead.
 LEAD_II = 1
+#: Reference leads tried in turn when lead II yields no beats (a QRS axis perpendicular to it,
+#: a paced rhythm, an electrode problem): II, I, V5, V6, aVF.
+REFERENCE_LEADS = (1, 0, 10, 11, 5)
 #: A lead keeps its own delineation when it finds QRS and T boundaries in this share of the
 #: reference lead's beats; otherwise it takes lead II's timing.
 MIN_LEAD_COVERAGE = 0.8
@@ -325,29 +329,41 @@ def _coverage(f: Fiducials) -> float:
 def delineate(signal: np.ndarray, fs: float, per_lead: bool = True) -> dict[str, np.ndarray]:
     """Segment masks (``SEGMENTS`` → bool (12, n)) of a real record by NeuroKit2.
 
-    R peaks come from lead II. With ``per_lead``, every lead is delineated at those R peaks
-    (inverted first when its QRS points down there, as NeuroKit2 expects upright R waves) and
-    keeps its own boundaries when they cover at least :data:`MIN_LEAD_COVERAGE` of lead II's
-    beat share; otherwise, and for every lead without ``per_lead``, lead II's timing is used.
-    The returned :class:`Anatomy` says which in ``timing`` and, when lead II itself cannot be
-    delineated, returns empty masks with ``reason`` (never an exception).
+    R peaks come from the reference lead: lead II, or the first of :data:`REFERENCE_LEADS`
+    that yields beats when lead II does not. With ``per_lead``, every lead is delineated at
+    those R peaks (inverted first when its QRS points down there, as NeuroKit2 expects upright
+    R waves) and keeps its own boundaries when they cover at least :data:`MIN_LEAD_COVERAGE` of
+    the reference lead's share of complete beats; otherwise, and for every lead without
+    ``per_lead``, the reference lead's timing is used. The returned :class:`Anatomy` says which
+    in ``timing`` (``"own"`` or ``"lead II"``, ``"lead I"``, ...) and, when no reference lead
+    can be delineated, holds empty masks with ``reason`` (never an exception).
+
+    To score a model, delineate the signal the model sees (the cached, band-passed window):
+    the masks are then on the model's time axis without mapping.
     """
     x = np.asarray(signal, dtype=float)
     if x.ndim != 2 or x.shape[0] != 12:
         raise ValueError(f"signal: expected (12, n) leads I..V6, found shape {x.shape}")
     n = x.shape[1]
-    ref, peaks = _delineate_lead(x[LEAD_II], fs, None)
-    if ref.reason or len(ref) == 0:
+    reasons = []
+    ref, peaks, ref_lead = Fiducials.empty(fs), None, LEAD_II
+    for lead in REFERENCE_LEADS:
+        ref, peaks = _delineate_lead(x[lead], fs, None)
+        if not ref.reason and len(ref):
+            ref_lead = lead
+            break
+        reasons.append(f"lead {CANONICAL_LEADS[lead]}: {ref.reason or 'no beats'}")
+    else:
         empty = {k: np.zeros((12, n), bool) for k in SEGMENTS}
-        return Anatomy(empty, ref.reason or "no beats delineated in lead II", ("none",) * 12)
+        return Anatomy(empty, "; ".join(reasons), ("none",) * 12)
     ref_masks = segment_masks(ref, n)
+    ref_name = f"lead {CANONICAL_LEADS[ref_lead]}"
     masks = {k: np.zeros((12, n), bool) for k in SEGMENTS}
     timing = []
     need = MIN_LEAD_COVERAGE * _coverage(ref)
     for lead in range(12):
-        use = ref_masks
-        src = "lead II"
-        if lead == LEAD_II:
+        use, src = ref_masks, ref_name
+        if lead == ref_lead:
             src = "own"
         elif per_lead:
             y = x[lead]
