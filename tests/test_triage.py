@@ -398,3 +398,60 @@ def optional_evaluation(**settings) -> dict:
 
     names = {f.name for f in dataclasses.fields(EvaluationConfig)}
     return {f"evaluation.{k}": v for k, v in settings.items() if k in names}
+
+
+# ---- real files: PTB-XL and the PhysioNet/CinC Challenge 2021 sample ---------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_real_challenge_files_match_their_prepared_cache(shared_data, world, tmp_path):
+    """The shared Challenge sample prepared by ``prepare``; triage of each .hea gives the
+    probabilities of its cached row (records the gate refuses get no tier)."""
+    from ecgtriage.data.prepare import PrepareConfig, prepare
+    from ecgtriage.io.sources import open_source
+    from ecgtriage.train.checkpoint import load_checkpoint
+    from ecgtriage.train.predict import predict_proba
+
+    source = shared_data / "cinc2021"
+    if not source.is_dir():
+        pytest.skip(f"{source} absent")
+    cache = prepare(open_source(source), tmp_path / "cache", PrepareConfig(), workers=1)
+    model, card = load_checkpoint(world["run"])
+    triage_model = load_triage_model(world["run"])
+    ids = cache.index["record_id"].astype(str).tolist()
+    expected = predict_proba(model, np.asarray(cache.signals[cache.rows_for(ids)], np.float32),
+                             progress=False)
+    results = [triage_file(source / f, triage_model) for f in cache.index["file"]]
+    readable = [i for i, r in enumerate(results) if r.kind != "unreadable"]
+    assert len(readable) >= len(ids) // 2, [r.status for r in results]
+    got = np.array([[results[i].probabilities[c] for c in card.classes] for i in readable])
+    np.testing.assert_allclose(got, expected[readable], atol=1e-6)
+
+
+@pytest.mark.realdata
+def test_real_ptbxl_files_reach_the_model_as_prepare_makes_them(shared_data, world):
+    """PTB-XL 500 Hz and 100 Hz files: triage's model input equals what ``prepare`` computes
+    for the same file (``preprocess_many``, stored float16), window for window."""
+    from ecgtriage.data.prepare import PrepareConfig
+    from ecgtriage.io.single import read_ecg_file
+    from ecgtriage.io.sources import open_source
+    from ecgtriage.signal.preprocess import preprocess_many
+    from ecgtriage.triage import model_input
+
+    root = shared_data / "ptbxl"
+    if not (root / "ptbxl_database.csv").is_file():
+        pytest.skip(f"{root} absent")
+    source = open_source(root)
+    card = world["card"]
+    for fs in (100.0, 500.0):
+        ids = [str(r) for r in source.record_ids()[:3]]
+        records = [source.read(r, fs=fs) for r in ids]
+        prepared = preprocess_many([r.signal for r in records], [r.fs for r in records],
+                                   PrepareConfig())
+        for rid, out in zip(ids, prepared):
+            ecg = read_ecg_file(source.record_file(rid, fs=fs))
+            x, _, _ = model_input(ecg.record.signal, ecg.record.fs, card)
+            cached = out.signal.astype(np.float16).astype(np.float32)
+            start = (cached.shape[-1] - card.n_samples) // 2
+            np.testing.assert_array_equal(x, cached[:, start:start + card.n_samples])
