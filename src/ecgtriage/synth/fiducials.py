@@ -47,7 +47,7 @@ _WAVES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")
 _STIMULUS_S = {"AP": 0.004, "PV": 0.004}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Fiducials:
     """Per-beat wave boundaries of one record, as sample indices at ``fs``.
 
@@ -55,6 +55,7 @@ class Fiducials:
     fibrillation, a blocked P wave without QRS, a wave cut by the record's edge, or a boundary
     the delineator could not find). ``t_on`` is -1 throughout for simulated records.
     ``reason`` is empty for a usable result and says why when a delineator found nothing.
+    Compared by identity (``eq=False``): element-wise array equality has no single truth value.
     """
 
     p_on: np.ndarray
