@@ -106,6 +106,8 @@ def test_config_rejects_bad_protocol_values():
         TrainConfig(predict_stride_s=0.0)
     with pytest.raises(ConfigError, match="plateau_patience"):
         TrainConfig(plateau_patience=0)
+    with pytest.raises(ConfigError, match="patience: expected more than plateau_patience"):
+        TrainConfig(schedule="plateau", patience=2, plateau_patience=2)
     assert aug.window_protocol(TrainConfig()) is None  # default: today's centre crop
     assert aug.window_protocol({"predict_stride_s": 1.25, "aggregate": "mean"}) == {
         "stride_s": 1.25, "aggregate": "mean"}
@@ -156,7 +158,7 @@ def test_protocol_run_trains_records_and_reloads(tmp_path):
     # validation, selection by macro AUROC, plateau schedule with early stopping.
     train, val = _toy_single()
     cfg = TrainConfig(epochs=4, batch_size=32, lr=1e-2, patience=2, num_threads=1, device="cpu",
-                      window_s=2.0, predict_stride_s=0.5, aggregate="mean", schedule="plateau",
+                      window_s=2.0, predict_stride_s=0.5, aggregate="mean", schedule="plateau", plateau_patience=1,
                       select_metric="macro_auroc", class_weighting=False, model="resnet1d_small")
     out = train_on_arrays(train, val, classes=["Normal", "Monitor", "Serious"], multilabel=False,
                           ordered=True, fs=100.0, config=cfg, out_dir=tmp_path / "run",
@@ -193,3 +195,25 @@ def test_windowed_predictor_matches_predict_proba():
     stub.window_protocol = {"stride_s": 1.0, "aggregate": "mean"}
     wrapped = windowed_predictor(one_window, stub)
     np.testing.assert_allclose(wrapped(_ramp()), predict_proba(stub, _ramp(), progress=False), rtol=1e-6)
+
+
+def test_ladder_table_and_subsample():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ptbxl_ladder.py"
+    spec = importlib.util.spec_from_file_location("ptbxl_ladder", path)
+    ladder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ladder)
+    splits = pd.DataFrame({"record_id": [str(i) for i in range(1000)],
+                           "split": ["train"] * 800 + ["val"] * 100 + ["test"] * 100})
+    small = ladder.subsample(splits, 200, seed=0)
+    assert small["split"].value_counts().to_dict() == {"train": 200, "val": 25, "test": 25}
+    assert ladder.subsample(splits, None, seed=0) is splits
+    rows = [{"task": "superdiagnostic", "recipe": None, "model": "m", "auroc": 0.8123,
+             "s_per_epoch": 2.0, "n_parameters": 500_000},
+            {"task": "tier3", "recipe": "direct", "model": "m", "auroc": 0.7, "serious_sensitivity": 0.9,
+             "s_per_epoch": 3.0, "n_parameters": 500_000}]
+    text = ladder.table(rows, ["superdiagnostic", "tier3"])
+    assert "| published xresnet1d101 | 0.928 | – | – | – |" in text
+    assert "| m | 0.812 | 0.700 (sens 0.90) | 2.0 | 0.50 M |" in text

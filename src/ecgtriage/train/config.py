@@ -114,3 +114,7 @@ class TrainConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ConfigError(f"train setting {name}: expected {expected}, found {getattr(self, name)!r}")
+        if self.schedule == "plateau" and 0 < self.patience <= self.plateau_patience:
+            # Stopping before the rate was ever lowered would make "plateau" a constant rate.
+            raise ConfigError(f"train setting patience: expected more than plateau_patience "
+                              f"({self.plateau_patience}) with schedule 'plateau', found {self.patience}")
