@@ -245,3 +245,45 @@ def test_trained_model_attends_to_the_defining_region_and_sanity(toy_run):
     assert np.nanmedian(rho) < S.SANITY_MAX_RHO
     blind = S.sanity_correlation(np.abs(x[pos]), np.abs(x[pos]))
     assert np.nanmedian(blind) > S.SANITY_MAX_RHO
+
+
+# ---- CLI -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cli_explain_on_a_wfdb_record(toy_run, tmp_path, capsys):
+    import json
+    import os
+
+    import wfdb
+
+    from ecgtriage.cli.app import main
+
+    run, model, card, x, y, _ = toy_run
+    i = int(np.flatnonzero(y == 1)[0])
+    record = np.concatenate([x[i], x[i][:, :100]], axis=1).astype(np.float64)  # 3 s at 100 Hz
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        wfdb.wrsamp("rec1", fs=100, units=["mV"] * 12, sig_name=list(CANONICAL_LEADS),
+                    p_signal=record.T, fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12)
+    finally:
+        os.chdir(cwd)
+    out = tmp_path / "out"
+    args = ["explain", "--run", str(run), str(tmp_path / "rec1.hea"), "--method", "occlusion",
+            "--target", "notched", "--out", str(out)]
+    assert main(args) == 0
+    png, js = out / "rec1.png", out / "rec1.json"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
+    numbers = json.loads(js.read_text())
+    assert numbers["target_classes"] == ["notched"] and numbers["method"] == "occlusion"
+    assert numbers["target_probability"] == pytest.approx(numbers["probabilities"]["notched"], rel=1e-5)
+    assert sum(numbers["lead_share"].values()) == pytest.approx(1.0)
+    assert any("band-pass" in n or "centre" in n for n in numbers["input_notes"]) or numbers["input_notes"] == []
+    # a second run refuses to replace the outputs unless told to
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "rec1.png exists" in capsys.readouterr().err
+    # 'serious' on a model without a Serious class is a one-line error
+    assert main([*args[:-4], "--target", "serious", "--out", str(out), "--overwrite"]) == 1
+    assert "no Serious class" in capsys.readouterr().err
