@@ -455,3 +455,15 @@ def test_real_ptbxl_files_reach_the_model_as_prepare_makes_them(shared_data, wor
             cached = out.signal.astype(np.float16).astype(np.float32)
             start = (cached.shape[-1] - card.n_samples) // 2
             np.testing.assert_array_equal(x, cached[:, start:start + card.n_samples])
+
+
+def test_unreadable_file_and_wrong_options(world, tmp_path, capsys):
+    """A broken file is one unreadable row; options that do not fit a file stop the command."""
+    _, files = files_of(world)
+    broken = tmp_path / "broken.hea"
+    broken.write_text("not a header\n")
+    model = load_triage_model(world["run"])
+    result = triage_file(broken, model)
+    assert result.kind == "unreadable" and result.tier is None and "broken.hea" in result.status
+    code = main(["triage", str(files[0]), "--model", str(world["run"]), "--leads", "I,II"])
+    assert code == 1 and "--leads" in capsys.readouterr().err

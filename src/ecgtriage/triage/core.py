@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ecgtriage.errors import DataError, UserError
+from ecgtriage.errors import ConfigError, DataError, UserError
 from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.signal.preprocess import PreprocessConfig, preprocess
 from ecgtriage.train.card import ModelCard
@@ -299,12 +299,15 @@ def triage_file(path: str | Path, model: TriageModel, *, fs: float | None = None
     """Read one ECG file (``ecgtriage.io.single.read_ecg_file``) and triage it.
 
     A file that cannot be read becomes an ``unreadable`` result naming the reader's reason,
-    so one bad file in a folder does not stop the others.
+    so one bad file in a folder does not stop the others; options that do not fit the file
+    (``ConfigError``: ``leads`` for a WFDB file, a missing ``fs`` for CSV) are raised.
     """
     from ecgtriage.io.single import read_ecg_file
 
     try:
         ecg = read_ecg_file(path, fs=fs, leads=leads, format=format)
+    except ConfigError:
+        raise  # --fs/--leads/--format wrong for this file: the user's command, not the record
     except (UserError, OSError, ValueError) as exc:
         return TriageResult(path=str(path), status=f"unreadable: {exc}", model=model.name,
                             model_version=model.version)
