@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ecgtriage import config as cfgmod
 from ecgtriage.errors import ConfigError
@@ -79,8 +79,22 @@ class EvaluationConfig:
     #: Per corruption, the levels to run (default: the registry's levels, mildest first).
     severities: dict[str, list[float]] = field(default_factory=dict)
     corrupt_external: bool = True  #: corrupt external test sets as well as the internal one
+    #: Records per test set that the corrupted copies are made of: a fixed, seeded sample of
+    #: whole patients (so the patient bootstrap stays valid), drawn once per test set and shared
+    #: by every corruption, level and model. The corrupted copies are most of a study's
+    #: prediction work; a sample keeps the degradation curves' shape while their confidence
+    #: intervals widen with the smaller n. ``None`` or 0: every record (the full run).
+    robustness_sample: int | None = 300
+    #: Inference runtime of the prediction tables: ``auto`` uses ONNX Runtime on CPU when the
+    #: ``onnx`` extra is installed (checked against PyTorch on the first batch), else PyTorch.
+    runtime: Literal["auto", "torch", "onnx"] = "auto"
     batch_size: int = 256
     seed: int = 0  #: seed of corruption noise and bootstrap resampling
+    #: Interpretability section (docs/interpretability.md): records per clean test set whose
+    #: attributions are scored, a seeded sample of records with a defining region; 0 skips it.
+    explain_sample: int = 32
+    #: Attribution methods scored there (``ecgtriage.explain.attribute.METHODS``).
+    explain_methods: list[str] = field(default_factory=lambda: ["gradcam"])
 
     def levels(self, name: str) -> list[float]:
         """Severities of corruption ``name``, mildest first."""
@@ -90,11 +104,6 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
-    #: Interpretability section (docs/interpretability.md): records per clean test set whose
-    #: attributions are scored, a seeded sample of records with a defining region; 0 skips it.
-    explain_sample: int = 32
-    #: Attribution methods scored there (``ecgtriage.explain.attribute.METHODS``).
-    explain_methods: list[str] = field(default_factory=lambda: ["gradcam"])
 class StudyConfig:
     """Everything a study run depends on; ``config.json`` in the study directory is this.
 
@@ -185,6 +194,10 @@ def validate(cfg: StudyConfig) -> None:
         if name not in CORRUPTIONS:
             raise ConfigError(f"evaluation.corruptions: unknown corruption {name!r}; expected "
                              f"some of {', '.join(sorted(CORRUPTIONS))}")
+    sample = cfg.evaluation.robustness_sample
+    if sample is not None and sample < 0:
+        raise ConfigError(f"evaluation.robustness_sample: expected a record count >= 0 (0 or "
+                         f"null: every record), found {sample}")
     if cfg.evaluation.bootstrap < 0:
         raise ConfigError(f"evaluation.bootstrap: expected >= 0, found {cfg.evaluation.bootstrap}")
     if not 0 < cfg.evaluation.bootstrap_ci < 1:
