@@ -17,6 +17,10 @@ one-cycle schedule at lr 1e-2 and weight decay 1e-2, the epoch of best validatio
 The CPU default is sized for 2 cores (``--limit 1500`` training records, 5 epochs, the four
 smaller backbones); ``--full`` uses every record, 50 epochs, batch 128 and all six backbones.
 
+Ensembles: ``--seeds k`` trains k seeds per cell and reports the mean-probability ensemble
+(``--tta 0.9,1.0,1.1`` adds test-time amplitude scalings), with seed 0 alone and the
+prediction cost beside it.
+
 Tier3 rows: ``--tier-recipes`` (``ecgtriage.train.objectives.TIER_RECIPES``) trained directly
 on tier3, plus ``fine_to_coarse``: the model trained on ``all`` with its statement
 probabilities coarsened to tier3 by the label rules (no extra training; needs ``all`` in
@@ -46,7 +50,7 @@ from ecgtriage.labels.splits import make_splits
 from ecgtriage.train.checkpoint import load_checkpoint
 from ecgtriage.train.config import TrainConfig
 from ecgtriage.train.objectives import fine_to_coarse, statement_tiers, tier_recipe
-from ecgtriage.train.predict import predict_proba
+from ecgtriage.train.predict import predict_ensemble, predict_proba
 from ecgtriage.train.run import train_on_arrays
 from ecgtriage.train.val_metrics import macro_auroc
 
@@ -99,28 +103,46 @@ def test_auroc(y: np.ndarray, proba: np.ndarray, multilabel: bool, trained: np.n
     return macro_auroc(onehot, proba, trained)
 
 
-def run_task(cache, splits, task: str, model: str, base: TrainConfig, out: Path, recipe: str | None):
-    """Train one (task, model[, tier recipe]) cell; returns its result row and test probabilities."""
+def run_task(cache, splits, task: str, model: str, base: TrainConfig, out: Path, recipe: str | None,
+             seeds: int = 1, tta: tuple[float, ...] = (1.0,)):
+    """Train one (task, model[, tier recipe]) cell; returns its result row and test probabilities.
+
+    With ``seeds > 1`` or TTA the probabilities are the ensemble's (``predict_ensemble``) and
+    the row also holds seed 0's AUROC and the ensemble's prediction cost."""
     scheme_name, overrides = (task, {}) if recipe is None else tier_recipe(recipe, task)
     scheme = load_scheme(scheme_name)
     ds = datasets(cache, targets_for_cache(cache, scheme), splits)
-    config = replace(base, model=model, **overrides)
-    run_dir = out / "runs" / f"{task}-{recipe or 'native'}-{model}"
-    t0 = time.perf_counter()
-    train_on_arrays(ds["train"], ds["val"], classes=list(scheme.classes), multilabel=scheme.multilabel,
-                    ordered=scheme.ordered, fs=cache.fs, config=config, out_dir=run_dir,
-                    scheme_name=scheme.name, scheme_version=str(scheme.version), resume=False,
-                    progress=False)
+    device = base.device if base.device != "auto" else "cpu"
+    x_test = ds["test"].load_tensor(progress=False).numpy()
+    nets, history, t0 = [], [], time.perf_counter()
+    for seed in range(base.seed, base.seed + seeds):
+        config = replace(base, model=model, seed=seed, **overrides)
+        run_dir = out / "runs" / f"{task}-{recipe or 'native'}-{model}-seed{seed}"
+        train_on_arrays(ds["train"], ds["val"], classes=list(scheme.classes), multilabel=scheme.multilabel,
+                        ordered=scheme.ordered, fs=cache.fs, config=config, out_dir=run_dir,
+                        scheme_name=scheme.name, scheme_version=str(scheme.version), resume=False,
+                        progress=False)
+        net, card = load_checkpoint(run_dir, device=device)
+        nets.append(net)
+        history.extend(pd.read_csv(run_dir / "metrics.csv")["train_seconds"])
+        if seed == base.seed:
+            first_card = card
     wall = time.perf_counter() - t0
-    net, card = load_checkpoint(run_dir, device=base.device if base.device != "auto" else "cpu")
-    proba = predict_proba(net, ds["test"].load_tensor(progress=False).numpy(), progress=False)
+    card = first_card
     trained = np.array([card.training_data["class_counts"]["train"][c] > 0 for c in scheme.classes])
-    history = pd.read_csv(run_dir / "metrics.csv")
+    t1 = time.perf_counter()
+    proba = predict_proba(nets[0], x_test, progress=False)
+    single_s = time.perf_counter() - t1
     row = {"task": task, "recipe": recipe, "model": model, "auroc": test_auroc(
         ds["test"].targets, proba, scheme.multilabel, trained),
         "n": {k: len(v) for k, v in ds.items()}, "best_epoch": card.best_epoch,
-        "s_per_epoch": float(statistics.median(history["train_seconds"])), "wall_s": wall,
+        "s_per_epoch": float(statistics.median(history)), "wall_s": wall,
         "n_parameters": card.model.n_parameters}
+    if len(nets) > 1 or tuple(tta) != (1.0,):
+        proba, cost = predict_ensemble(nets, x_test, tta_scales=tuple(tta), device=device)
+        row.update(auroc_single=row["auroc"], auroc=test_auroc(ds["test"].targets, proba,
+                                                              scheme.multilabel, trained),
+                   ensemble_cost={**cost, "single_model_seconds": single_s})
     if not scheme.multilabel and scheme.ordered:
         row["serious_sensitivity"] = serious_sensitivity(card, proba, ds["test"].targets)
     return row, proba, ds["test"], scheme
@@ -193,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stride-s", type=float, default=1.25)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per cell, ensembled (mean probability)")
+    p.add_argument("--tta", default="1.0", help="test-time amplitude scalings averaged, e.g. 0.9,1.0,1.1")
     p.add_argument("--workers", type=int, default=2, help="processes preparing the cache")
     p.add_argument("--full", action="store_true", help="GPU-sized: every record, 50 epochs, all backbones")
     args = p.parse_args(argv)
@@ -221,13 +245,22 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict] = []
     tier_recipes = [r for r in args.tier_recipes.split(",") if r]
+    tta = tuple(float(v) for v in args.tta.split(","))
     for task in tasks:
         for model in models:
             for recipe in (tier_recipes if task == "tier3" else [None]):
-                row, proba, test, _ = run_task(cache, splits, task, model, base, args.out, recipe)
+                row, proba, test, _ = run_task(cache, splits, task, model, base, args.out, recipe,
+                                               args.seeds, tta)
                 rows.append(row)
+                extra = ""
+                if "ensemble_cost" in row:
+                    c = row["ensemble_cost"]
+                    extra = (f"; seed {args.seed} alone {row['auroc_single']:.3f}, ensemble of "
+                             f"{c['forward_passes']} predictions {c['seconds']:.1f} s vs "
+                             f"{c['single_model_seconds']:.1f} s for one")
                 print(f"{task:16s} {recipe or '':10s} {model:16s} test macro AUROC {row['auroc']:.3f} "
-                      f"({row['s_per_epoch']:.1f} s/epoch, best epoch {row['best_epoch']})", file=sys.stderr)
+                      f"({row['s_per_epoch']:.1f} s/epoch, best epoch {row['best_epoch']}{extra})",
+                      file=sys.stderr)
                 if task == "all":
                     rows[-1]["_fine"] = (proba, test)
     if "all" in tasks:
