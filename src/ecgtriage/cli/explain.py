@@ -98,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
         legend = ("colour behind the trace: red = raises, blue = lowers the target probability "
                   f"(scale {numbers['colour_scale']:.2g})")
         if not np.any(a):
-            legend += (f" · {args.method} is zero everywhere: nothing in this record raises the "
-                       "target through the last convolutional stage")
+            legend += f" · {args.method} is zero everywhere: no evidence for the target"
         png = attribution_figure(x, a, card.fs, out / f"{name}.png", title=title, legend=legend)
         atomic.write_json(out / f"{name}.json", {
             "record": name, "file": str(ecg.path), "format": ecg.format,
