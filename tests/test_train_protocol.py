@@ -165,6 +165,7 @@ def test_protocol_run_trains_records_and_reloads(tmp_path):
                           scheme_name="tier3", scheme_version="t", progress=False)
     model, card = load_checkpoint(out)
     assert card.config["predict_stride_s"] == 0.5 and card.n_samples == 200
+    assert card.preprocessing["window"].startswith("sliding windows of n_samples every 0.5 s")
     assert model.window_protocol == {"stride_s": 0.5, "aggregate": "mean"}
     assert "macro_auroc" in card.val_metrics and card.val_metrics["macro_auroc"] > 0.6
     # Prediction applies the recorded protocol and reproduces the validation probabilities.

@@ -87,3 +87,12 @@ def window_protocol(config) -> dict | None:
     if stride is None:
         return None
     return {"stride_s": float(stride), "aggregate": str(get("aggregate", "max") or "max")}
+
+
+def window_note(config) -> str:
+    """How a record longer than the model window is predicted, in words, for the model card."""
+    protocol = window_protocol(config)
+    if protocol is None:
+        return "centre crop to n_samples when longer"
+    return (f"sliding windows of n_samples every {protocol['stride_s']:g} s when longer (a last "
+            f"window ends at the record's end), {protocol['aggregate']} of the window probabilities")

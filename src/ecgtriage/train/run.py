@@ -22,6 +22,7 @@ from ecgtriage.models import create_model
 from ecgtriage.train.card import ModelCard, ModelSpec, ObjectiveSpec, SchemeSpec, uncertainty_score
 from ecgtriage.train.checkpoint import code_version, save_checkpoint
 from ecgtriage.train.config import TrainConfig
+from ecgtriage.train.augment import window_note
 from ecgtriage.train.loop import fit
 from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.train.objectives import build_objective
@@ -188,7 +189,7 @@ def train_on_arrays(
                           multilabel=multilabel, ordered=ordered),
         objective=_objective_spec(objective, classes, trained, observable, multilabel),
         thresholds=thresholds,
-        preprocessing={**(preprocessing or {}), "window": "centre crop to n_samples when longer"},
+        preprocessing={**(preprocessing or {}), "window": window_note(config)},
         training_data={
             **(data_summary or {}),
             "n": {"train": len(train_ds), "val": len(val_ds)},
