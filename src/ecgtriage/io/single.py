@@ -232,7 +232,7 @@ def _looks_like_ecg(p: Path) -> bool:
             with open(p, "rb") as fh:
                 return b"AnnotatedECG" in fh.read(4096)
         if suffix == ".csv":
-            with open(p, encoding="utf-8", errors="replace") as fh:
+            with open(p, encoding="utf-8-sig", errors="replace") as fh:
                 first = fh.readline()
             cells = [c.strip().strip('"') for c in first.split(",")]
             return bool(cells) and all(_is_number(c) or _lead_or_time(c) for c in cells if c)
@@ -617,7 +617,7 @@ def _read_csv(p: Path, *, fs: float | None, leads: Sequence[str] | None, fmt: st
         raise ConfigError(f"{p}: a CSV file carries no sampling rate; pass fs (--fs HZ)")
     try:
         table = pd.read_csv(p, header=None, dtype=str, keep_default_na=False,
-                            skipinitialspace=True)
+                            skipinitialspace=True, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise DataError(f"{p}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -645,7 +645,7 @@ def _read_csv(p: Path, *, fs: float | None, leads: Sequence[str] | None, fmt: st
         raise DataError(f"{p}: no data rows")
     columns = []
     for i in keep:
-        cells = table.iloc[:, i].str.strip()
+        cells = table.iloc[:, i].fillna("").astype(str).str.strip()
         values = pd.to_numeric(cells.replace("", "nan"), errors="coerce")
         bad = values.isna() & ~cells.str.lower().isin(["", "nan"])
         if bad.any():
