@@ -24,7 +24,7 @@ from ecgtriage.cli import main
 from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.train.card import ModelCard, ModelSpec, ObjectiveSpec, SchemeSpec
 from ecgtriage.triage import (EXIT_OK, EXIT_REFERRED, EXIT_UNREADABLE, TriageResult, exit_code,
-                              load_triage_model, triage_file, triage_signal)
+                              load_triage_model, triage_file, triage_files, triage_signal)
 from ecgtriage.triage.model import missing_lead_support
 
 N_SAMPLES = 250  # 2.5 s at 100 Hz: a centre window of the 10 s cache, as window_s = 2.5 trains
@@ -94,7 +94,8 @@ def write_run(run: Path, card: ModelCard) -> Path:
     from ecgtriage.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
-    model = create_model("resnet1d_small", n_leads=12, n_samples=N_SAMPLES, fs=100.0, n_outputs=3)
+    model = create_model("resnet1d_small", n_leads=12, n_samples=N_SAMPLES, fs=100.0,
+                         n_outputs=card.model.n_outputs)
     save_checkpoint(run, model, card)
     return run
 
@@ -467,3 +468,30 @@ def test_unreadable_file_and_wrong_options(world, tmp_path, capsys):
     assert result.kind == "unreadable" and result.tier is None and "broken.hea" in result.status
     code = main(["triage", str(files[0]), "--model", str(world["run"]), "--leads", "I,II"])
     assert code == 1 and "--leads" in capsys.readouterr().err
+
+
+def test_aha44_model_gives_statements_and_their_tier(world, tmp_path):
+    """Statements are the classes at or above their card thresholds; the tier is those
+    statements collapsed to tier3 by the labels' rules. Folders are searched for files."""
+    from ecgtriage.labels import load_scheme
+    from ecgtriage.labels.targets import collapse_to_tier
+
+    classes = load_scheme("aha44").classes
+    values = {c: (None if i == 0 else 0.5) for i, c in enumerate(classes)}
+    card = dataclasses.replace(
+        world["card"], model=ModelSpec("resnet1d_small", len(classes)),
+        scheme=SchemeSpec("aha44", "1", tuple(classes), multilabel=True),
+        objective=ObjectiveSpec("sigmoid", loss="bce"),
+        thresholds={"kind": "per_class_f1", "values": values,
+                    "uncertainty": {"threshold": 1.0}})
+    run = write_run(tmp_path / "aha44", card)
+    model = load_triage_model(run)
+    results = triage_files([world["corpus"] / "records100"], model)
+    assert len(results) == 8
+    for r in results:
+        p = np.array([r.probabilities[c] for c in classes])
+        hits = (p >= 0.5) & (np.arange(len(classes)) > 0)  # class 0 has no threshold: never
+        assert r.statements == tuple(c for c, h in zip(classes, hits) if h)
+        tier3 = load_scheme("tier3")
+        assert r.tier == tier3.classes[int(collapse_to_tier(hits[None, :], tier3)[0])]
+        assert r.status == "ok"
