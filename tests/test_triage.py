@@ -240,8 +240,14 @@ def test_cli_formats_and_exit_codes(world, tmp_path, capsys):
     assert code in (EXIT_OK, EXIT_REFERRED) and len(rows) == 2
     assert set(rows[0]) >= {"path", "tier", "probabilities", "statements", "quality_flags",
                             "adaptations", "status", "model", "model_version"}
+    code = main(["triage", str(flat), "--model", str(world["run"]), "--fs", "100",
+                 "--leads", ",".join(CANONICAL_LEADS), "--format", "json"])
+    flat_rows = json.loads(capsys.readouterr().out)
+    assert code == EXIT_UNREADABLE and flat_rows[0]["tier"] is None
+    broken = tmp_path / "broken.hea"
+    broken.write_text("not a header\n")
     out = tmp_path / "t.csv"
-    code = main(["triage", str(files[0]), str(flat), "--model", str(world["run"]), "--fs", "100",
+    code = main(["triage", str(files[0]), str(broken), "--model", str(world["run"]),
                  "--format", "csv", "--out", str(out)])
     assert code == EXIT_UNREADABLE
     import pandas as pd
