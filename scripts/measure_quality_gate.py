@@ -42,10 +42,11 @@ CHECKS = (
 #: Physical bounds a threshold is widened to, never narrowed past: a lead is not called flat
 #: above 0.02 mV std, stopped under 0.5 s, clipped under 2 % of samples at a rail, implausible
 #: under 10 mV, noisy under 0.2 mV rms beat to beat, wander under 50 % of power, limb leads
-#: inconsistent under 20 % (a swap of two limb leads gives 40-50 %).
+#: inconsistent under 30 % (on a simulated record swapping I and II gives 40 %, aVR and aVL
+#: 53 %; the worst clean PTB-XL record, a paced one at 100 Hz, 24 %).
 BOUNDS = {
     "min_std_mv": 0.02, "max_flat_run_s": 0.5, "max_rail_share": 0.02, "max_ptp_mv": 10.0,
-    "max_noise_mv": 0.2, "max_wander_share": 0.5, "max_limb_error": 0.2,
+    "max_noise_mv": 0.2, "max_wander_share": 0.5, "max_limb_error": 0.3,
 }
 
 

@@ -92,7 +92,7 @@ class GateLimits:
     max_ptp_mv: float = 20.0
     max_noise_mv: float = 0.5
     max_wander_share: float = 0.95
-    max_limb_error: float = 0.2
+    max_limb_error: float = 0.3
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
