@@ -287,3 +287,51 @@ def test_cli_explain_on_a_wfdb_record(toy_run, tmp_path, capsys):
     # 'serious' on a model without a Serious class is a one-line error
     assert main([*args[:-4], "--target", "serious", "--out", str(out), "--overwrite"]) == 1
     assert "no Serious class" in capsys.readouterr().err
+
+
+# ---- study section -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_study_section_scores_every_model_and_judges_the_claim(monkeypatch):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from ecgtriage.labels import load_scheme
+    from ecgtriage.study.sections import interpretability as section
+
+    x, y, anat = make_beats(6, 5)
+    ids = [f"r{i}" for i in range(6)]
+    index = pd.DataFrame({"record_id": ids, "patient_id": [f"p{i // 2}" for i in range(6)]})
+    cache = SimpleNamespace(fs=100.0, index=index, signals=x,
+                            rows_for=lambda wanted: np.array([ids.index(r) for r in wanted]))
+    ts = SimpleNamespace(name="internal", kind="internal", record_ids=tuple(ids), corruption=None,
+                         dataset=SimpleNamespace(cache=cache, source="nowhere", name="toy"))
+    statements = SimpleNamespace(get=lambda ds, rids: pd.DataFrame(
+        {"record_id": ids + ["r0"], "aha_code": ["106"] * 6 + [pd.NA]}))
+    tier3 = SimpleNamespace(classes=["Normal", "Monitor", "Serious"], multilabel=False,
+                            serious_index=2, scheme_name="tier3", activation="softmax", n_samples=200)
+    aha44 = SimpleNamespace(classes=list(load_scheme("aha44").classes), multilabel=True,
+                            serious_index=None, scheme_name="aha44", activation="sigmoid", n_samples=200)
+    models = {"t": (_random_model(3), tier3), "a": (_random_model(44, activation="sigmoid"), aha44)}
+    monkeypatch.setattr("ecgtriage.train.checkpoint.load_checkpoint", lambda run_dir: models[run_dir])
+    monkeypatch.setattr(section, "_anatomy",
+                        lambda ts, rid, xi, fs, n, synthetic: (_one(anat, ids.index(rid)), "simulator"))
+    cells = [SimpleNamespace(id="tier3-s0", scheme="tier3", seed=0, run_dir="t"),
+             SimpleNamespace(id="aha44-s0", scheme="aha44", seed=0, run_dir="a")]
+    evaluation = SimpleNamespace(explain_sample=6, explain_methods=["gradcam"], seed=0, bootstrap=50)
+    out = section.interpretability_section(cells, [ts], None, statements, evaluation)
+    assert [(r["scheme"], r["n_records"], r["anatomy"]) for r in out["rows"]] == [
+        ("tier3", 6, ["simulator"]), ("aha44", 6, ["simulator"])]
+    for row in out["rows"]:
+        est = row["localisation"]["estimate"]
+        assert est is None or 0.0 <= est <= 1.0
+        assert row["localisation"]["n_patients"] == 3
+    assert {s["scheme"] for s in out["sanity"]} == {"tier3", "aha44"}
+    assert [e["png"][:22] for e in out["examples"]] == ["data:image/png;base64,"] * 2
+    v = out["verdict"]
+    passed = all(s["passed"] for s in out["sanity"])
+    assert v["verdict"] in ({"supported", "not supported", "inconclusive"} if passed else {"not testable"})
+    assert section.interpretability_section(
+        cells, [ts], None, statements, SimpleNamespace(explain_sample=0)) == {"skipped": "explain_sample is 0"}

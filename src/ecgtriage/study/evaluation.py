@@ -80,7 +80,8 @@ def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
     out.timings["scoring_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     out.interpretability = interpretability_section(cells, clean, predictions, statements,
-                                                    cfg.evaluation, synthetic=plan.synthetic)
+                                                    cfg.evaluation, synthetic=plan.synthetic,
+                                                    targets=targets)
     out.timings["interpretability_s"] = time.perf_counter() - t0
     return out
 
