@@ -30,6 +30,7 @@ import pandas as pd
 
 from ecgtriage.errors import ConfigError
 from ecgtriage.evaluate.bootstrap import bootstrap_statistic
+from ecgtriage.explain.anatomy import SEGMENTS
 from ecgtriage.leads import CANONICAL_LEADS
 
 __all__ = [
@@ -46,7 +47,6 @@ SANITY_MAX_RHO = 0.5
 #: Pre-set margin of the attention claim on the localisation difference (tier3 - aha44).
 ATTENTION_MARGIN = 0.05
 
-SEGMENTS = ("P", "QRS", "STT", "baseline")
 
 
 # ---- defining regions ----------------------------------------------------------------------
