@@ -7,12 +7,15 @@ corruption, severity and noise seed), so a changed data set or corruption never 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ecgtriage import config as cfgmod
+from ecgtriage.data.ids import patient_ids
 from ecgtriage.evaluate.robustness import CORRUPTIONS
 from ecgtriage.study.cells import prediction_key
 from ecgtriage.study.config import EvaluationConfig
@@ -34,6 +37,8 @@ class TestSet:
     corruption: str | None = None
     severity: float | None = None  #: in the corruption's unit (dB SNR, leads, seconds...)
     rank: int = 0  #: 0 = clean, 1.. = mildest..most severe level of the corruption
+    #: Records of the full set when ``record_ids`` is a robustness sample of it (else ``None``).
+    sampled_from: int | None = None
 
     @property
     def clean(self) -> bool:
@@ -41,7 +46,7 @@ class TestSet:
 
     def with_corruption(self, corruption: str, severity: float, rank: int) -> TestSet:
         return TestSet(self.name, self.kind, self.dataset, self.record_ids, corruption,
-                       float(severity), rank)
+                       float(severity), rank, self.sampled_from)
 
 
 @dataclass
@@ -55,7 +60,10 @@ class FoldSelection(Dataset):
 def key_of(ts: TestSet, noise_seed: int) -> str:
     """File-name key of a test set's prediction tables (the noise seed counts only when
     the set is corrupted)."""
-    return prediction_key(ts.name, ts.dataset.content_hash, ts.corruption, ts.severity,
+    content = ts.dataset.content_hash
+    if ts.sampled_from is not None:  # a sample's tables never stand in for the full set's
+        content = f"{content}/sample-{cfgmod.config_hash(list(ts.record_ids), length=12)}"
+    return prediction_key(ts.name, content, ts.corruption, ts.severity,
                           noise_seed if ts.corruption else None)
 
 
@@ -142,16 +150,43 @@ def overlap_exclusions(dataset: str, train: str, overlap: pd.DataFrame
             for reason, records in groups.items()]
 
 
+def robustness_sample(ts: TestSet, n: int | None, seed: int) -> TestSet:
+    """``ts`` reduced to a fixed, seeded sample of about ``n`` records drawn by whole patients.
+
+    Patients are taken in a random order (seeded by ``seed`` and the set's name, so every
+    corruption, level and model sees the same records, run after run) until ``n`` records are
+    reached; a patient's records are never split, so patient-bootstrap intervals computed on
+    the sample stay valid and simply widen with the smaller n. Records keep the set's order.
+    ``n`` of ``None``/0, or not smaller than the set, returns ``ts`` unchanged.
+    """
+    ids = list(ts.record_ids)
+    if not n or n >= len(ids):
+        return ts
+    index = ts.dataset.cache.index.astype({"record_id": str}).set_index("record_id")
+    pids = patient_ids(ids, index.loc[ids, "patient_id"])
+    patients, counts = np.unique(pids, return_counts=True)  # sorted: order-independent
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(ts.name.encode())]))
+    order = rng.permutation(len(patients))
+    # Whole patients until the running record count reaches n.
+    taken = order[: int(np.searchsorted(np.cumsum(counts[order]), n)) + 1]
+    keep = np.isin(pids, patients[taken])
+    return TestSet(ts.name, ts.kind, ts.dataset, tuple(np.asarray(ids)[keep].tolist()),
+                   ts.corruption, ts.severity, ts.rank, sampled_from=len(ids))
+
+
 def corrupted_test_sets(clean: Sequence[TestSet], evaluation: EvaluationConfig
                         ) -> tuple[list[TestSet], list[dict[str, Any]]]:
     """Every corruption × level of the internal set (and of external ones if configured).
 
+    The copies are made of :func:`robustness_sample` of each set
+    (``evaluation.robustness_sample`` records; the test set's ``sampled_from`` says so).
     Returns the test sets and the corruptions skipped as not applicable at a set's rate.
     """
     out, skipped = [], []
     for ts in clean:
         if ts.kind != "internal" and not evaluation.corrupt_external:
             continue
+        ts = robustness_sample(ts, evaluation.robustness_sample, evaluation.seed)
         for corruption in evaluation.corruptions:
             reason = CORRUPTIONS[corruption].applicable(ts.dataset.cache.fs)
             if reason is not None:
