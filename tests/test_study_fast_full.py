@@ -148,3 +148,16 @@ def test_onnx_predictor_equals_eager(runs):
         fast = make_predictor(model, device="cpu", batch_size=16, runtime="onnx", probe=x)
         got = fast(x)
         assert got.shape == eager.shape and np.abs(got - eager).max() <= ONNX_ATOL
+
+
+def test_robustness_sample_and_runtime_settings():
+    from ecgtriage.errors import ConfigError
+
+    cfg = load_study_config()
+    assert cfg.evaluation.robustness_sample == 300 and cfg.evaluation.runtime == "auto"
+    assert load_study_config(None, **{"evaluation.robustness_sample": 0}
+                             ).evaluation.robustness_sample == 0
+    with pytest.raises(ConfigError, match="evaluation.robustness_sample"):
+        load_study_config(None, **{"evaluation.robustness_sample": -5})
+    with pytest.raises(ConfigError, match="runtime"):
+        load_study_config(None, **{"evaluation.runtime": "tensorrt"})
