@@ -9,6 +9,11 @@ Three output kinds:
 * ``"corn"`` ordinal (Shi, Cao & Raschka 2021, CORN): ``C - 1`` logits; logit ``k`` is the
   conditional log-odds of ``y > k`` given ``y > k - 1``, trained only on records with
   ``y ≥ k``. Class probabilities follow from the chain rule (see :func:`to_probabilities`).
+
+Tier recipes (:data:`TIER_RECIPES`, :func:`tier_recipe`) name the ways of getting a tier model
+that the PTB-XL ladder compares: weighted or unweighted ("direct") cross-entropy, CORN, and
+fine-to-coarse, where a statement-level multi-label model's probabilities become tier
+probabilities through the label rules (:func:`statement_tiers`, :func:`fine_to_coarse`).
 """
 
 from __future__ import annotations
