@@ -241,21 +241,21 @@ def match_signals(test: Cache, ref: Cache, *, min_correlation: float = MIN_CORRE
             pair = (int(rows_t[start + int(i)]), int(top[i, j]))
             if known is None or known[0][pair[0]] != known[1][pair[1]]:
                 pairs.append(pair)
-    if not pairs:
-        return []
-    t_rows = sorted({p[0] for p in pairs})
-    r_rows = sorted({p[1] for p in pairs})
-    t_rep = _verify_rep(test, t_rows)
-    r_rep = _verify_rep(ref, r_rows)
-    t_pos = {r: i for i, r in enumerate(t_rows)}
-    r_pos = {r: i for i, r in enumerate(r_rows)}
     out = []
-    for ti, ri in pairs:
-        a, b = t_rep[t_pos[ti]], r_rep[r_pos[ri]]
-        na, nb = np.linalg.norm(a), np.linalg.norm(b)
-        corr = float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
-        if corr >= min_correlation:
-            out.append(SignalMatch(ti, ri, corr))
+    for start in range(0, len(pairs), block):  # bounded memory: candidates read per block
+        part = pairs[start:start + block]
+        t_rows = sorted({p[0] for p in part})
+        r_rows = sorted({p[1] for p in part})
+        t_rep = _verify_rep(test, t_rows)
+        r_rep = _verify_rep(ref, r_rows)
+        t_pos = {r: i for i, r in enumerate(t_rows)}
+        r_pos = {r: i for i, r in enumerate(r_rows)}
+        for ti, ri in part:
+            a, b = t_rep[t_pos[ti]], r_rep[r_pos[ri]]
+            na, nb = np.linalg.norm(a), np.linalg.norm(b)
+            corr = float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
+            if corr >= min_correlation:
+                out.append(SignalMatch(ti, ri, corr))
     return out
 
 
