@@ -104,6 +104,32 @@ def test_study_trains_every_cell_and_scores_every_test_set(study):
     assert saved["train"]["epochs"] == 1 and saved["schemes"] == ["aha44", "tier4", "tier3"]
 
 
+def test_schemes_are_compared_paired_and_beside_their_ceilings(study):
+    results = json.loads((study["dir"] / "results.json").read_text())
+    comp = {c["test_set"]: c for c in results["comparison"]}
+    assert set(comp) == {"internal", "ptbxl_mini"}
+    for c in comp.values():
+        rows = {(r["target"], r["kind"], r["scheme"]): r["metrics"] for r in c["rows"]}
+        # Each scheme's own labels are its ceiling: perfect on the targets they define.
+        assert rows[("default", "ceiling", "tier3")]["accuracy"]["value"] == 1.0
+        assert rows[("modifier_free", "ceiling", "aha44")]["accuracy"]["value"] == 1.0
+        learned = {r["scheme"] for r in c["rows"] if r["kind"] == "learned"}
+        assert {"tier3", "tier4", "aha44 (code rules)"} <= learned
+        assert c["differences"]
+        for d in c["differences"]:
+            assert d["a"] in learned and d["b"] in learned and d["a"] != d["b"]
+            if d["difference"] is None:  # e.g. Serious sensitivity without a Serious record
+                assert d["metric"] != "accuracy"
+                continue
+            assert d["low"] - 1e-9 <= d["difference"] <= d["high"] + 1e-9
+            assert d["difference"] == pytest.approx(d["value_a"] - d["value_b"])
+        assert 0.0 <= c["aha44_no_code_share"] <= 1.0
+    assert {c["verdict"] for c in results["claims"]} <= {
+        "supported", "not supported", "inconclusive", "not testable"}
+    for name in ("comparison", "comparison_differences", "rare_codes"):
+        assert (study["dir"] / "tables" / f"{name}.csv").is_file(), name
+
+
 def test_predictions_are_keyed_by_record_id(study):
     """Probabilities in a table belong to the record named on their row, whatever the order."""
     from ecgtriage.data.cache import open_cache

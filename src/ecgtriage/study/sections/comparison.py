@@ -359,7 +359,8 @@ def _compare_one(ts: TestSet, cells: Sequence[Cell], schemes: list[str],
         for a, b in itertools.combinations(list(learned), 2):
             for metric in DIFFERENCE_METRICS:
                 d = _difference(learned[a], learned[b], y[target], pids, metric, evaluation)
-                differences.append({"a": a, "b": b, "target": target, "metric": metric, **d})
+                differences.append({**d, "a": a, "b": b, "value_a": d["a"], "value_b": d["b"],
+                                    "target": target, "metric": metric})
     tiers = load_scheme(TIER).classes
     counts = {t: {c: int((y[t] == i).sum()) for i, c in enumerate(tiers)} for t in TARGETS}
     native = _native_gap(ts, cells, predictions, targets, id_list, pids, evaluation)
@@ -396,6 +397,7 @@ def _native_gap(ts: TestSet, cells: Sequence[Cell], predictions: Predictions,
     def stat(runs: list[tuple[np.ndarray, np.ndarray, int]], w: np.ndarray) -> np.ndarray:
         return np.mean([weighted_macro_f1(y, d, n, w) for y, d, n in runs], axis=0)
 
-    return paired_bootstrap_difference(stat, answers["tier3"], answers["tier4"], pids,
-                                       n_boot=max(evaluation.bootstrap, 1),
-                                       seed=evaluation.seed, alpha=1 - evaluation.bootstrap_ci)
+    d = paired_bootstrap_difference(stat, answers["tier3"], answers["tier4"], pids,
+                                    n_boot=max(evaluation.bootstrap, 1), seed=evaluation.seed,
+                                    alpha=1 - evaluation.bootstrap_ci)
+    return {**d, "a": "tier3", "b": "tier4", "value_a": d["a"], "value_b": d["b"]}
