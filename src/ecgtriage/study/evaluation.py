@@ -21,7 +21,7 @@ from ecgtriage.study.sections.comparison import comparison_section
 from ecgtriage.study.sections.external import external_section
 from ecgtriage.study.sections.interpretability import interpretability_section
 from ecgtriage.study.sections.rare_unseen import rare_unseen_section
-from ecgtriage.study.sections.robustness import robustness_section
+from ecgtriage.study.sections.robustness import curve_intervals, robustness_section, sample_sizes
 from ecgtriage.study.targets import StudyStatements, StudyTargets, label_exclusions
 from ecgtriage.study.testsets import TestSet, clean_test_sets, corrupted_test_sets, key_of
 
@@ -69,7 +69,10 @@ def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
     model_scores = score_models(cells, everything, predictions, targets, cfg.evaluation)
     out.scores = model_scores.scores
     out.label_exclusions = overlap + label_exclusions(clean, cfg.schemes, targets)
-    out.robustness = robustness_section(model_scores.curves, skipped)
+    out.robustness = robustness_section(
+        model_scores.curves, skipped, samples=sample_sizes(corrupted),
+        intervals=curve_intervals(cells, everything, predictions, targets,
+                                  n_boot=cfg.evaluation.bootstrap, seed=seed))
     out.external = external_section(cfg.schemes, plan, cells, clean, predictions, targets,
                                     statements)
     out.rare_unseen, out.rare_codes = rare_unseen_section(
