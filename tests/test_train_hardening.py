@@ -76,7 +76,8 @@ def test_export_replaces_an_existing_file_only_with_overwrite(run, tmp_path, cap
     assert out.read_text() == "an older export"
     assert main(["export", "--run", str(run), "--out", str(out), "--overwrite"]) == 0
     assert out.stat().st_size > 1000
-    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # no temporary left
+    # No temporary left; the model card travels beside the export.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.card.json", "model.onnx"]
 
 
 def test_train_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):

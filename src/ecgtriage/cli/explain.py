@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="class name or index, or 'serious' (default: 'serious' when the model "
                         "has a Serious score, else the most probable class)")
     p.add_argument("--fs", type=float, default=None,
-                   help="sampling rate in Hz for files that carry none (CSV, .npy)")
+                   help="sampling rate in Hz for files that carry none (CSV, .npy) "
+                        "(default: the file's own)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_overwrite(p, "existing RECORD.png / RECORD.json in --out")
     p.set_defaults(func=run)
