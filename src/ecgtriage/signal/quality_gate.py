@@ -35,6 +35,8 @@ accepts), but a record with no usable lead is unreadable.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -217,14 +219,23 @@ def _rail_share(x: np.ndarray, fs: float) -> float:
     return float(rail_mask(x[None, :], RAIL_TOLERANCE, k).mean())
 
 
-def _wander_share(x: np.ndarray, fs: float) -> float:
-    """Share of a lead's power (Welch PSD) below ``WANDER_CUTOFF_HZ`` among 0-40 Hz."""
+def _wander_share(x: np.ndarray, fs: float) -> np.ndarray:
+    """Share of each row's power (Welch PSD) below ``WANDER_CUTOFF_HZ`` among 0-40 Hz."""
     from scipy.signal import welch
 
-    nperseg = int(min(x.size, max(8, round(WELCH_SEGMENT_S * fs))))
-    freqs, psd = welch(x, fs=fs, nperseg=nperseg)
-    total = psd[freqs <= WANDER_TOTAL_HZ].sum()
-    return float(psd[freqs < WANDER_CUTOFF_HZ].sum() / total) if total > 0 else 0.0
+    nperseg = int(min(x.shape[-1], max(8, round(WELCH_SEGMENT_S * fs))))
+    freqs, psd = welch(x, fs=fs, nperseg=nperseg, axis=-1)
+    total = psd[..., freqs <= WANDER_TOTAL_HZ].sum(axis=-1)
+    low = psd[..., freqs < WANDER_CUTOFF_HZ].sum(axis=-1)
+    return np.divide(low, total, out=np.zeros_like(total), where=total > 0)
+
+
+@lru_cache(maxsize=16)
+def _sos(order: int, cutoff: tuple[float, ...] | float, btype: str, fs: float) -> np.ndarray:
+    """A Butterworth design, made once per (cutoff, rate): the gate runs on every record."""
+    from scipy.signal import butter
+
+    return butter(order, cutoff, btype=btype, fs=fs, output="sos")
 
 
 def beat_positions(x: np.ndarray, fs: float) -> np.ndarray:
@@ -235,12 +246,11 @@ def beat_positions(x: np.ndarray, fs: float) -> np.ndarray:
     detection envelope: a few noisy or flat leads cannot hide or invent beats. Peaks at least
     0.3 s apart and above 40 % of the envelope's 98th percentile are beats.
     """
-    from scipy.signal import butter, find_peaks, sosfiltfilt
+    from scipy.signal import find_peaks, sosfiltfilt
 
     if x.shape[1] < int(fs):
         return np.zeros(0, dtype=int)
-    sos = butter(2, [QRS_BAND_HZ[0], min(QRS_BAND_HZ[1], 0.45 * fs)], btype="band", fs=fs,
-                 output="sos")
+    sos = _sos(2, (QRS_BAND_HZ[0], min(QRS_BAND_HZ[1], 0.45 * fs)), "band", float(fs))
     y = np.abs(sosfiltfilt(sos, x, axis=-1))
     scale = np.median(y, axis=-1, keepdims=True)
     y = y / np.where(scale > 0, scale, 1.0)
@@ -251,24 +261,21 @@ def beat_positions(x: np.ndarray, fs: float) -> np.ndarray:
     return peaks
 
 
-def _template_noise(row: np.ndarray, fs: float, beats: np.ndarray) -> float:
+def _template_noise(hp: np.ndarray, fs: float, beats: np.ndarray) -> float:
     """Beat-to-beat noise of one lead, mV rms: the median (over beats) rms difference of each
     beat from the median beat; NaN with fewer than 3 whole beats.
 
-    The ECG repeats beat after beat and noise does not, so what the beats share is signal and
-    what differs is noise. Medians keep a minority of ectopic beats from counting as noise. An
-    absolute measure, not a ratio: a low-voltage lead (aVL, often) is not noisy for being small,
-    and a ratio over its small template rejects clean records (measured on PTB-XL).
+    ``hp`` is the lead high-passed at 0.5 Hz: wander is judged separately, and here it would
+    count as beat-to-beat difference. The ECG repeats beat after beat and noise does not, so
+    what the beats share is signal and what differs is noise. Medians keep a minority of
+    ectopic beats from counting as noise. An absolute measure, not a ratio: a low-voltage lead
+    (aVL, often) is not noisy for being small, and a ratio over its small template rejects
+    clean records (measured on PTB-XL).
     """
-    from scipy.signal import butter, sosfiltfilt
-
     pre, post = int(round(BEAT_WINDOW_S[0] * fs)), int(round(BEAT_WINDOW_S[1] * fs))
-    beats = beats[(beats - pre >= 0) & (beats + post <= row.size)]
+    beats = beats[(beats - pre >= 0) & (beats + post <= hp.size)]
     if beats.size < 3:
         return float("nan")
-    # Wander is judged separately; here it would count as beat-to-beat difference.
-    sos = butter(2, 0.5, btype="high", fs=fs, output="sos")
-    hp = sosfiltfilt(sos, row)
     segs = hp[beats[:, None] + np.arange(-pre, post)[None, :]]
     template = np.median(segs, axis=0)
     noise = float(np.median(((segs - template) ** 2).mean(axis=1)))
@@ -298,12 +305,16 @@ def lead_features(signal: np.ndarray, fs: float) -> dict[str, np.ndarray]:
         out["flat_run_s"][i] = (_longest_run(np.diff(row) == 0) + 1) / fs if n > 1 else 0.0
         out["rail_share"][i] = _rail_share(row, fs)
         out["ptp_mv"][i] = row.max() - row.min()
-        out["wander_share"][i] = _wander_share(row, fs)
     finite = np.isfinite(x).all(axis=1)
     if finite.any() and n:
-        beats = beat_positions(x[finite], fs)
-        for i in np.flatnonzero(finite):
-            out["noise_mv"][i] = _template_noise(x[i], fs, beats)
+        from scipy.signal import sosfiltfilt
+
+        rows = np.flatnonzero(finite)
+        out["wander_share"][rows] = _wander_share(x[rows], fs)
+        beats = beat_positions(x[rows], fs)
+        hp = sosfiltfilt(_sos(2, 0.5, "high", float(fs)), x[rows], axis=-1)
+        for k, i in enumerate(rows):
+            out["noise_mv"][i] = _template_noise(hp[k], fs, beats)
     return out
 
 
