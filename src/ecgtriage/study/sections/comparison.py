@@ -150,11 +150,12 @@ def tier_answers(pred: Prediction, rows: np.ndarray, serious_threshold: float | 
                                   abnormal)
         return out
     if card.scheme_name == TIER:
-        p3, decisions = p, pred.decisions[rows]
+        p3 = p
     else:
-        index_map = coarsen_index_map(p.shape[1], TIER)
-        p3 = coarsen_proba(p, index_map, len(tiers))
-        decisions = serious_operating_point(p3, s, card.serious_threshold)
+        p3 = coarsen_proba(p, coarsen_index_map(p.shape[1], TIER), len(tiers))
+    # Both tier models at their validation Serious operating point (``pred.decisions`` is the
+    # plain argmax the headline accuracy uses).
+    decisions = serious_operating_point(p3, s, card.serious_threshold)
     return {card.scheme_name: Answer(np.asarray(decisions), p3[:, s], 1.0 - p3[:, normal])}
 
 
