@@ -200,7 +200,10 @@ def test_external_section_writes_em_adjusted_tables_once(scene, tmp_path):
     assert np.allclose(table[prob_columns(TIER3)].sum(axis=1), 1.0, atol=1e-4)
 
 
-def test_clean_test_sets_drop_records_of_training_patients():
+def test_clean_test_sets_drop_records_of_training_patients(monkeypatch):
+    # Stand-in caches carry no signals: signal fingerprints are tested in test_data_identity.
+    from ecgtriage.data import identity
+    monkeypatch.setattr(identity, "match_signals", lambda *a, **k: [])
     train = _dataset("hosp")
     splits = pd.DataFrame({"record_id": IDS, "split": ["train", "train", "val", "val",
                                                        "test", "test"]})

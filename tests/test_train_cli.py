@@ -78,7 +78,7 @@ def test_train_rejects_unknown_model(cache_dir, tmp_path, capsys):
     code = main(["train", "--data", str(cache_dir / "cache"), "--scheme", "tier3", "--out",
                  str(tmp_path / "r"), "--model", "nope"])
     assert code == 1
-    assert "--model: expected one of resnet1d_ribeiro, resnet1d_small, found 'nope'" in capsys.readouterr().err
+    assert "--model: expected one of inception1d, resnet1d_ribeiro, resnet1d_small, resnet1d_wang, xresnet1d101, xresnet1d50, found 'nope'" in capsys.readouterr().err
 
 
 def test_export_without_run_names_the_card(tmp_path, capsys):

@@ -305,7 +305,7 @@ def find_overlap(train: Cache | Sequence[Cache], test: Cache, *,
     patient) and ``detail`` (a sentence for the report). A record overlapping in several ways has one
     row per kind (per reference cache).
     """
-    refs = [train] if isinstance(train, Cache) else list(train)
+    refs = list(train) if isinstance(train, (list, tuple)) else [train]
     seen_list = list(seen) if seen is not None else [None] * len(refs)
     name_list = list(names) if names is not None else [c.path.name for c in refs]
     if len(seen_list) != len(refs) or len(name_list) != len(refs):
