@@ -77,7 +77,7 @@ ONNX_ATOL = 1e-5
 
 
 def onnx_available() -> bool:
-    """Whether ONNX Runtime and the ONNX package (the ``onnx`` extra) can be imported."""
+    """Whether ONNX Runtime and the ONNX package (core dependencies) can be imported."""
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
@@ -146,7 +146,7 @@ def make_predictor(model: torch.nn.Module, *, device: str, batch_size: int,
                    runtime: str = "auto", probe: np.ndarray | None = None) -> Predictor:
     """The fastest trustworthy predictor of ``model``.
 
-    ``runtime="auto"`` uses ONNX Runtime on CPU when the ``onnx`` extra is installed and its
+    ``runtime="auto"`` uses ONNX Runtime on CPU when onnx and onnxruntime import and its
     probabilities on ``probe`` (a few real records) equal eager PyTorch's within
     :data:`ONNX_ATOL`; otherwise (GPU, extra missing, export failure, disagreement) eager
     PyTorch under ``inference_mode``. ``runtime="onnx"`` insists (``UserError`` when the extra
