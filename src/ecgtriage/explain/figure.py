@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgtriage.leads import CANONICAL_LEADS
-from ecgtriage.synth.plot import CAL_MM, MM_PER_S, ROW_MM, draw_ecg
+from ecgtriage.synth.plot import CAL_MM, MM_PER_S, ROW_MM, draw_ecg, save_figure
 
 __all__ = ["draw_attribution", "attribution_figure"]
 
@@ -82,8 +82,6 @@ def attribution_figure(signal: np.ndarray, attribution: np.ndarray, fs: float, o
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ecgtriage.atomic import atomic_path
-
     seconds = min(10.0, np.shape(signal)[-1] / float(fs))
     width_in = (CAL_MM + seconds * MM_PER_S) / 25.4 + 0.4
     height_in = (ROW_MM * 4 + 8.0) / 25.4 + 0.9
@@ -91,9 +89,4 @@ def attribution_figure(signal: np.ndarray, attribution: np.ndarray, fs: float, o
     draw_attribution(ax, signal, attribution, fs, title=title, seconds=seconds)
     if legend:
         ax.text(0, -2.5, legend, fontsize=7, ha="left", va="top")
-    fig.tight_layout()
-    path = Path(out)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, out, dpi)

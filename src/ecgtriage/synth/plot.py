@@ -144,7 +144,7 @@ def synth_figure(
         clean = simulator.simulate_ecg(statements, fs, 10.0, rng, patient=patient)
         sig = sph_device(clean, fs, rng).astype(np.float32)
         draw_ecg(axes[k, 0], sig, fs, title=f"{_tier(aha, sig, fs)}: {_describe(aha)}")
-    return _save(fig, out, dpi)
+    return save_figure(fig, out, dpi)
 
 
 def _figure(n_panels: int):
@@ -159,7 +159,8 @@ def _figure(n_panels: int):
     return plt.subplots(n_panels, 1, figsize=(width_in, panel_in * n_panels), squeeze=False)
 
 
-def _save(fig, out: str | Path, dpi: int) -> Path:
+def save_figure(fig, out: str | Path, dpi: int) -> Path:
+    """Lay out, write atomically in the format of ``out``'s suffix (PNG default), close."""
     import matplotlib.pyplot as plt
 
     from ecgtriage.atomic import atomic_path
@@ -185,4 +186,4 @@ def record_figure(signal: np.ndarray, fs: float, out: str | Path, title: str = "
         raise ConfigError(f"record is {seconds:.2f} s long; expected at least 2 s to draw")
     fig, axes = _figure(1)
     draw_ecg(axes[0, 0], sig, fs, title=title, seconds=seconds)
-    return _save(fig, out, dpi)
+    return save_figure(fig, out, dpi)
