@@ -126,7 +126,14 @@ def test_schemes_are_compared_paired_and_beside_their_ceilings(study):
         assert 0.0 <= c["aha44_no_code_share"] <= 1.0
     assert {c["verdict"] for c in results["claims"]} <= {
         "supported", "not supported", "inconclusive", "not testable"}
-    for name in ("comparison", "comparison_differences", "rare_codes"):
+    referral = results["referral"]
+    assert {r["scheme"] for r in referral} == {"tier3", "tier4"}
+    for r in referral:  # coverage and referrals add up; fewer accepted at lower coverage
+        assert r["n_accepted"] + r["n_referred"] == round(r["coverage"] * (
+            r["n_accepted"] + r["n_referred"])) + r["n_referred"]
+    full = [r for r in referral if r["at"] == "coverage 1"]
+    assert full and all(r["n_referred"] == 0 and r["serious_referred"] == 0 for r in full)
+    for name in ("comparison", "comparison_differences", "rare_codes", "referral"):
         assert (study["dir"] / "tables" / f"{name}.csv").is_file(), name
 
 

@@ -20,6 +20,7 @@ from ecgtriage.study.score import score_models
 from ecgtriage.study.sections.comparison import comparison_section
 from ecgtriage.study.sections.external import external_section
 from ecgtriage.study.sections.interpretability import interpretability_section
+from ecgtriage.study.sections.referral import referral_section
 from ecgtriage.study.sections.rare_unseen import rare_unseen_section
 from ecgtriage.study.sections.robustness import curve_intervals, robustness_section, sample_sizes
 from ecgtriage.study.targets import StudyStatements, StudyTargets, label_exclusions
@@ -39,6 +40,7 @@ class Scored:
     robustness: dict[str, Any] = field(default_factory=dict)
     label_exclusions: list[dict[str, Any]] = field(default_factory=list)
     comparison: list[dict[str, Any]] = field(default_factory=list)
+    referral: list[dict[str, Any]] = field(default_factory=list)
     interpretability: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
 
@@ -80,6 +82,7 @@ def score_study(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell],
     out.comparison = comparison_section(cells, clean, validation, predictions, targets,
                                         statements, cfg.evaluation,
                                         cfg.train.serious_sensitivity)
+    out.referral = referral_section(cells, clean, predictions, targets)
     out.timings["scoring_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     out.interpretability = interpretability_section(cells, clean, predictions, statements,

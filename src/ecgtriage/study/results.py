@@ -53,6 +53,7 @@ def assemble(cfg: StudyConfig, plan: DataPlan, cells: Sequence[Cell], added: Seq
                          published_testable=published_setting(plan),
                          attention=attention_claim(scored.interpretability)),
         "comparison": scored.comparison,
+        "referral": scored.referral,
         "rare_codes": scored.rare_codes,
         "data_roles": roles,
         "split_note": split_note(plan),
@@ -179,6 +180,12 @@ def write_tables(out: Path, results: dict[str, Any]) -> None:
          **_ci_columns("auprc", r.get("auprc"))}
         for ts, rows in (results.get("rare_codes") or {}).items() for r in rows
     ]
+    tables["referral"] = [{k: v for k, v in r.items() if k != "serious_sensitivity"}
+                          | _ci_columns("serious_sensitivity", {
+                              "value": r["serious_sensitivity"]["value"],
+                              "lo": r["serious_sensitivity"]["low"],
+                              "hi": r["serious_sensitivity"]["high"]})
+                          for r in results.get("referral") or []]
     tables["robustness_skipped"] = results["robustness"].get("skipped", [])
     for name, rows in tables.items():
         atomic.write_csv(out / f"{name}.csv", pd.DataFrame(rows))
