@@ -97,16 +97,18 @@ def _serious_metrics(entry: dict[str, Any], alpha: float = 0.05) -> dict[str, An
     (a handful in a small test set), where a percentile bootstrap is coarse and can collapse
     to a point."""
     s = entry["serious"]
+    return {"serious_sensitivity": wilson_entry(s["tp"], s["tp"] + s["fn"], alpha),
+            "serious_specificity": wilson_entry(s["tn"], s["tn"] + s["fp"], alpha)}
 
-    def wilson(k: int, n: int) -> dict[str, Any] | None:
-        if not n:
-            return None
-        ci = proportion_ci(int(k), int(n), alpha)
-        return {"value": ci["value"], "lo": ci["low"], "hi": ci["high"], "k": ci["k"],
-                "n": ci["n"], "interval": "wilson"}
 
-    return {"serious_sensitivity": wilson(s["tp"], s["tp"] + s["fn"]),
-            "serious_specificity": wilson(s["tn"], s["tn"] + s["fp"])}
+def wilson_entry(k: int, n: int, alpha: float = 0.05) -> dict[str, Any] | None:
+    """``{value, lo, hi, k, n, interval}`` of a proportion with its Wilson interval (the
+    metric-entry shape of the scores); ``None`` without trials."""
+    if not n:
+        return None
+    ci = proportion_ci(int(k), int(n), alpha)
+    return {"value": ci["value"], "lo": ci["low"], "hi": ci["high"], "k": ci["k"],
+            "n": ci["n"], "interval": "wilson"}
 
 
 def _common_ground_view(entry: dict[str, Any], at_op: dict[str, Any], classes: list[str],

@@ -53,6 +53,7 @@ from ecgtriage.labels import coarsen, collapse_to_tier, load_scheme
 from ecgtriage.study.cells import Cell
 from ecgtriage.study.config import EvaluationConfig
 from ecgtriage.study.predict import Prediction, Predictions
+from ecgtriage.study.score import wilson_entry
 from ecgtriage.study.targets import StudyStatements, StudyTargets
 from ecgtriage.study.testsets import TestSet
 from ecgtriage.train.thresholds import tune_serious_threshold
@@ -217,9 +218,8 @@ def _row(scheme: str, kind: str, target: str, answers: list[Answer], y: np.ndarr
             grp = pos if name == "serious_sensitivity" else ~pos
             hits = [int(((a.decisions == s) == (name == "serious_sensitivity"))[grp].sum())
                     for a in answers]
-            ci = proportion_ci(int(round(np.mean(hits))), int(grp.sum()), alpha)
-            metrics[name] = {"value": float(np.mean(points)), "lo": ci["low"], "hi": ci["high"],
-                             "k": ci["k"], "n": ci["n"], "interval": "wilson"}
+            entry = wilson_entry(int(round(np.mean(hits))), int(grp.sum()), alpha)
+            metrics[name] = entry and {**entry, "value": float(np.mean(points))}
             continue
         if "samples" in per_seed[0]:
             spread = seed_spread_ci(points, [r["samples"][:, k] for r in per_seed], alpha)

@@ -16,25 +16,23 @@ from typing import Any, Sequence
 import numpy as np
 
 from ecgtriage.atomic import json_safe
-from ecgtriage.evaluate.collapse import coarsen_index_map, coarsen_proba, serious_operating_point
 from ecgtriage.evaluate.intervals import proportion_ci
 from ecgtriage.labels import load_scheme
 from ecgtriage.study.cells import Cell
 from ecgtriage.study.predict import Predictions
+from ecgtriage.study.sections.comparison import TIER, tier_answers
 from ecgtriage.study.targets import StudyTargets
 from ecgtriage.study.testsets import TestSet
 
 #: Coverages of the curve (share of records accepted), fixed before looking.
 COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.7, 0.5)
-TIER = "tier3"
 
 
 def referral_section(cells: Sequence[Cell], clean: Sequence[TestSet], predictions: Predictions,
                      targets: StudyTargets) -> list[dict[str, Any]]:
     """Risk-coverage rows per (tier model, clean test set); aha44 models are left out (their
     Serious decision is the code rules', without a single operating point)."""
-    tiers = list(load_scheme(TIER).classes)
-    s = tiers.index("Serious")
+    s = load_scheme(TIER).classes.index("Serious")
     out = []
     for cell in cells:
         if cell.scheme not in ("tier3", "tier4"):
@@ -46,11 +44,9 @@ def referral_section(cells: Sequence[Cell], clean: Sequence[TestSet], prediction
             if not known.any():
                 continue
             y = targets.y(ts.dataset, TIER, ids)[known]
-            p = pred.proba[known]
-            p3 = p if card.scheme_name == TIER else coarsen_proba(
-                p, coarsen_index_map(p.shape[1], TIER), len(tiers))
-            decided = serious_operating_point(p3, s, card.serious_threshold)
-            unc = card.uncertainty(p)
+            rows = np.flatnonzero(known)
+            decided = tier_answers(pred, rows)[card.scheme_name].decisions
+            unc = card.uncertainty(pred.proba[rows])
             order = np.argsort(unc, kind="mergesort")
             points = [(c, int(round(c * len(y)))) for c in COVERAGES]
             thr = card.uncertainty_threshold
