@@ -33,7 +33,7 @@ import torch
 from ecgtriage.errors import ConfigError
 from ecgtriage.train.export import ProbabilityModel
 
-__all__ = ["METHODS", "ScoreModel", "attribute", "gradcam", "integrated_gradients", "last_conv_stage",
+__all__ = ["METHODS", "ScoreModel", "attribute", "best_windows", "gradcam", "integrated_gradients", "last_conv_stage",
            "occlusion", "serious_mask", "target_mask", "target_probability"]
 
 #: Method names accepted by :func:`attribute` and the CLI.
@@ -296,16 +296,83 @@ def occlusion(model: torch.nn.Module, x: Any, target: Any, *, card: Any = None, 
 
 def attribute(method: str, model: torch.nn.Module, x: Any, target: Any, *, card: Any = None,
               **kwargs: Any) -> np.ndarray:
-    """Dispatch by method name (:data:`METHODS`)."""
+    """Dispatch by method name (:data:`METHODS`).
+
+    A model validated with sliding windows (``model.window_protocol``, set by training and
+    ``load_checkpoint``) given records longer than its input is explained on **one window per
+    record**: the window of its protocol with the highest target probability
+    (:func:`best_windows`), i.e. the window whose evidence the ``max`` aggregation reports. The
+    map keeps the input's shape, zero outside that window, so figures stay aligned with the
+    whole record. Other models see ``x`` as given.
+    """
     fns = {"gradcam": gradcam, "ig": integrated_gradients, "occlusion": occlusion}
     if method not in fns:
         raise ConfigError(f"method: expected one of {', '.join(METHODS)}, found {method!r}")
-    return fns[method](model, x, target, card=card, **kwargs)
+    starts = best_windows(model, x, target, card=card)
+    if starts is None:
+        return fns[method](model, x, target, card=card, **kwargs)
+    xs = np.asarray(x, dtype=np.float32)
+    n = int(model.signal_contract.n_samples)
+    windows = np.stack([xs[i, :, s:s + n] for i, s in enumerate(starts)])
+    a = fns[method](model, windows, target, card=card, **kwargs)
+    out = np.zeros(xs.shape, np.float32)
+    for i, s in enumerate(starts):
+        out[i, :, s:s + n] = a[i]
+    return out
+
+
+def _protocol_starts(model: torch.nn.Module, shape: tuple[int, ...]) -> list[int] | None:
+    """Window starts of the model's protocol over records of ``shape``, or ``None`` when the
+    model has no protocol or the records are no longer than its input."""
+    from ecgtriage.train.augment import window_starts
+
+    protocol = getattr(model, "window_protocol", None)
+    contract = getattr(model, "signal_contract", None)
+    if protocol is None or contract is None or len(shape) != 3 or shape[-1] <= contract.n_samples:
+        return None
+    stride = max(1, round(float(protocol["stride_s"]) * float(contract.fs)))
+    return window_starts(int(shape[-1]), int(contract.n_samples), stride)
+
+
+def best_windows(model: torch.nn.Module, x: Any, target: Any, *, card: Any = None,
+                 batch_size: int = 64) -> np.ndarray | None:
+    """(N,) start sample of each record's explained window, or ``None`` (no windows).
+
+    For a windowed model (``model.window_protocol``) on records longer than its input: among
+    the protocol's sliding windows, the one with the highest target probability (ties: the
+    first). With ``max`` aggregation that window alone carries the record's target probability;
+    with ``mean`` it is the window that contributes most.
+    """
+    xs = np.asarray(x, dtype=np.float32)
+    starts = _protocol_starts(model, xs.shape)
+    if starts is None:
+        return None
+    n = int(model.signal_contract.n_samples)
+    scores = np.stack([_window_scores(model, xs[..., s:s + n], target, card, batch_size)
+                       for s in starts])  # (W, N)
+    return np.asarray(starts)[scores.argmax(axis=0)]
 
 
 def target_probability(model: torch.nn.Module, x: Any, target: Any, *, card: Any = None,
                        batch_size: int = 64) -> np.ndarray:
-    """(N,) float64 target score (the quantity the attributions explain) for (N, 12, T) inputs."""
+    """(N,) float64 target score (the quantity the attributions explain) for (N, 12, T) inputs.
+
+    For a windowed model on longer records (see :func:`attribute`), the score of the explained
+    window (:func:`best_windows`): the largest window score, which for ``max`` aggregation of
+    sigmoid outputs equals the record's aggregated probability of the target.
+    """
+    xs = np.asarray(x, dtype=np.float32)
+    starts = _protocol_starts(model, xs.shape)
+    if starts is None:
+        return _window_scores(model, xs, target, card, batch_size)
+    n = int(model.signal_contract.n_samples)
+    return np.stack([_window_scores(model, xs[..., s:s + n], target, card, batch_size)
+                     for s in starts]).max(axis=0)
+
+
+def _window_scores(model: torch.nn.Module, x: Any, target: Any, card: Any,
+                   batch_size: int) -> np.ndarray:
+    """(N,) float64 target score of the model on ``x`` exactly as given."""
     scorer, xt, mask = _prepare(model, x, target, card)
     out = []
     with torch.no_grad():

@@ -34,6 +34,7 @@ from ecgtriage.train.card import ModelCard
 from ecgtriage.train.checkpoint import load_checkpoint
 from ecgtriage.train.augment import crop
 from ecgtriage.train.objectives import to_probabilities
+from ecgtriage.train.predict import windowed_predictor
 
 PROB_PREFIX = "prob:"
 #: Records predicted per chunk: bounds the float32 copy of corrupted signals held in memory.
@@ -84,7 +85,16 @@ def onnx_available() -> bool:
 def torch_predictor(model: torch.nn.Module, *, device: str = "cpu", batch_size: int = 256
                     ) -> Predictor:
     """Eager PyTorch under ``torch.inference_mode`` (no autograd bookkeeping at all), with the
-    same centre crop and activation as ``train.predict.predict_proba``."""
+    same windows and activation as ``train.predict.predict_proba``: the model's
+    ``window_protocol`` (sliding windows + max/mean, as validation scored it) on records longer
+    than its input, else the centre crop. A study must score the model as it was validated, or
+    a model trained on 2.5 s crops is judged on one 2.5 s centre crop of a 10 s record."""
+    return windowed_predictor(_torch_window_predictor(model, device=device, batch_size=batch_size),
+                              model)
+
+
+def _torch_window_predictor(model: torch.nn.Module, *, device: str, batch_size: int) -> Predictor:
+    """One centre window per record, eager PyTorch (what :func:`torch_predictor` wraps)."""
     contract, activation = model.signal_contract, model.output_activation
     model = model.to(device).eval()
 
@@ -108,8 +118,17 @@ def onnx_predictor(model: torch.nn.Module, *, batch_size: int = 256,
 
     For the small 1-D convnets of this package ONNX Runtime is several times faster than eager
     PyTorch on CPU (measured by ``benchmarks/bench_study.py``). Callers check its output
-    against :func:`torch_predictor` (:func:`make_predictor` does) before trusting it.
+    against :func:`torch_predictor` (:func:`make_predictor` does) before trusting it. The graph
+    takes one window; the model's ``window_protocol`` is applied around it
+    (``train.predict.windowed_predictor``), exactly as :func:`torch_predictor` does.
     """
+    return windowed_predictor(_onnx_window_predictor(model, batch_size=batch_size, threads=threads),
+                              model)
+
+
+def _onnx_window_predictor(model: torch.nn.Module, *, batch_size: int,
+                           threads: int | None) -> Predictor:
+    """One centre window per record, ONNX Runtime (what :func:`onnx_predictor` wraps)."""
     import onnxruntime as ort
 
     from ecgtriage.train.export import ProbabilityModel
@@ -146,9 +165,11 @@ def make_predictor(model: torch.nn.Module, *, device: str, batch_size: int,
                    runtime: str = "auto", probe: np.ndarray | None = None) -> Predictor:
     """The fastest trustworthy predictor of ``model``.
 
+    Both runtimes apply the model's ``window_protocol`` (sliding windows and their max/mean on
+    records longer than the model input, as ``predict_proba`` and validation do).
     ``runtime="auto"`` uses ONNX Runtime on CPU when onnx and onnxruntime import and its
-    probabilities on ``probe`` (a few real records) equal eager PyTorch's within
-    :data:`ONNX_ATOL`; otherwise (GPU, extra missing, export failure, disagreement) eager
+    windowed probabilities on ``probe`` (a few real, full-length records) equal windowed eager
+    PyTorch's within :data:`ONNX_ATOL`; otherwise (GPU, extra missing, export failure, disagreement) eager
     PyTorch under ``inference_mode``. ``runtime="onnx"`` insists (``UserError`` when the extra
     is missing, ``ValueError`` on disagreement); ``"torch"`` never tries ONNX.
     """
@@ -164,8 +185,11 @@ def make_predictor(model: torch.nn.Module, *, device: str, batch_size: int,
         fast = onnx_predictor(model, batch_size=batch_size)
         contract = model.signal_contract
         if probe is None or len(probe) == 0:
+            # A windowed model is probed on records four windows long, so the windows and their
+            # aggregation are part of what is compared.
+            length = contract.n_samples * (4 if getattr(model, "window_protocol", None) else 1)
             probe = np.random.default_rng(0).normal(
-                0, 0.5, (4, len(contract.leads), contract.n_samples)).astype(np.float32)
+                0, 0.5, (4, len(contract.leads), length)).astype(np.float32)
         probe = np.asarray(probe[:16], dtype=np.float32)
         ref, got = eager(probe), fast(probe)
         worst = float(np.max(np.abs(ref - got))) if ref.size else 0.0

@@ -4,8 +4,9 @@ A record from a file must reach the model as exactly the array a study would hav
 its cache, or the model's validated numbers say nothing about it. So :func:`model_input` runs
 the cache's own preprocessing (``ecgtriage.signal.preprocess.preprocess`` with the
 ``PreprocessConfig`` recorded in the model card), stores the result as the cache does
-(float16) and takes the model's centre window as the prediction path does
-(``ecgtriage.train.augment.crop`` without a generator).
+(float16) and reads it as the prediction path does: the model's centre window
+(``ecgtriage.train.augment.crop`` without a generator), or, for a model validated with sliding
+windows (``predict_stride_s``), those windows and their max/mean (``ecgtriage.triage.windows``).
 
 Every record gets one :class:`TriageResult` with a ``status``:
 
@@ -32,6 +33,7 @@ from ecgtriage.leads import CANONICAL_LEADS
 from ecgtriage.signal.preprocess import PreprocessConfig, preprocess
 from ecgtriage.train.card import ModelCard
 from ecgtriage.triage.model import MISSING_LEAD_MARGIN, TriageModel
+from ecgtriage.triage.windows import card_protocol, protocol_note
 
 __all__ = ["EXIT_OK", "EXIT_REFERRED", "EXIT_UNREADABLE", "TriageResult", "exit_code",
            "missing_lead_problem", "model_input", "preprocess_config", "triage_file",
@@ -142,7 +144,12 @@ def _fmt_s(n: int, fs: float) -> str:
 
 def model_input(signal: np.ndarray, fs: float, card: ModelCard,
                 config: PreprocessConfig | None = None) -> tuple[np.ndarray, list[str], int]:
-    """The (12, card.n_samples) float32 window the model sees, as a study cache would hold it.
+    """The (12, T) float32 array the model sees, as a study cache would hold it.
+
+    ``T`` is ``card.n_samples`` (the centre window of the cache-length record) for a model
+    scored on one window, and the whole cache-length record (``preprocessing.seconds`` of the
+    card) for a model validated with sliding windows (``predict_stride_s`` in its config): its
+    ``TriageModel.predict_proba`` slides and aggregates the windows over it.
 
     Returns
     -------
@@ -180,11 +187,15 @@ def model_input(signal: np.ndarray, fs: float, card: ModelCard,
     # As the cache stores it (float16) and the prediction path reads it back (float32).
     window = out.signal.astype(np.float16).astype(np.float32)
     total = window.shape[-1]
-    if total > card.n_samples:  # ecgtriage.train.augment.crop without a generator
+    note = protocol_note(card, total)
+    if note:
+        notes.append(note)
+    if total > card.n_samples and card_protocol(card) is None:
+        # ecgtriage.train.augment.crop without a generator
         start = (total - card.n_samples) // 2
         window = window[:, start:start + card.n_samples]
-        notes.append(f"model reads the centre {_fmt_s(card.n_samples, card.fs)} of the "
-                     f"{_fmt_s(total, card.fs)} window")
+    # A windowed model (predict_stride_s in its training config) keeps the whole cache-length
+    # record: TriageModel.predict_proba slides the windows over it, as validation did.
     return np.ascontiguousarray(window), notes, out.n_clipped
 
 

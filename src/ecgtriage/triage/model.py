@@ -24,6 +24,7 @@ import numpy as np
 
 from ecgtriage.errors import ConfigError, DataError
 from ecgtriage.train.card import CARD, ModelCard
+from ecgtriage.triage.windows import apply_protocol
 
 __all__ = ["MISSING_LEAD_MARGIN", "OnnxTriageModel", "TorchTriageModel", "TriageModel",
            "load_triage_model", "missing_lead_support", "onnx_card_path"]
@@ -48,7 +49,9 @@ class TriageModel(Protocol):
     robustness: dict[str, Any]
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """(n, C) float32 probabilities of (n, 12, samples) float32 mV windows."""
+        """(n, C) float32 probabilities of (n, 12, samples) float32 mV records; records longer
+        than ``card.n_samples`` are read by the card's window protocol (sliding windows and
+        their max/mean when the model was validated so, else the centre window)."""
         ...
 
 
@@ -65,10 +68,12 @@ def _name(card: ModelCard) -> str:
 
 
 def _check_input(x: np.ndarray, card: ModelCard) -> np.ndarray:
+    """(n, leads, T) float32 with ``T >= card.n_samples``: longer records are read as the card's
+    window protocol says (``triage.windows.apply_protocol``)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    expected = (len(card.leads), card.n_samples)
-    if x.ndim != 3 or tuple(x.shape[1:]) != expected:
-        raise DataError(f"input: expected shape (n, {expected[0]}, {expected[1]}), found {x.shape}")
+    if x.ndim != 3 or x.shape[1] != len(card.leads) or x.shape[2] < card.n_samples:
+        raise DataError(f"input: expected shape (n, {len(card.leads)}, T) with T >= "
+                        f"{card.n_samples}, found {x.shape}")
     return x
 
 
@@ -104,14 +109,20 @@ class TorchTriageModel:
         self.version = _short_hash(Path(self.run_dir) / WEIGHTS)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """(n, C) probabilities; records longer than the model input get the card's sliding
+        windows and aggregation (or the centre window), as validation scored them."""
+        x = _check_input(x, self.card)
+        return _check_output(apply_protocol(self._predict_windows, x, self.card), self.card,
+                             str(self.run_dir))
+
+    def _predict_windows(self, x: np.ndarray) -> np.ndarray:
         import torch
 
         from ecgtriage.train.objectives import to_probabilities
 
-        x = _check_input(x, self.card)
         with torch.inference_mode():
             p = to_probabilities(self._model(torch.from_numpy(x)), self.card.activation)
-        return _check_output(p.numpy(), self.card, str(self.run_dir))
+        return p.numpy()
 
 
 @dataclass
@@ -156,9 +167,15 @@ class OnnxTriageModel:
         self.version = _short_hash(self.path)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """(n, C) probabilities; the card's window protocol in NumPy (``triage.windows``), so
+        an ONNX model reads a long record exactly as its torch original does."""
         x = _check_input(x, self.card)
-        (p,) = self._session.run(None, {self._input: x})[:1]
-        return _check_output(p, self.card, str(self.path))
+        return _check_output(apply_protocol(self._predict_windows, x, self.card), self.card,
+                             str(self.path))
+
+    def _predict_windows(self, x: np.ndarray) -> np.ndarray:
+        (p,) = self._session.run(None, {self._input: np.ascontiguousarray(x)})[:1]
+        return p
 
 
 def onnx_card_path(onnx_path: str | Path) -> Path:
