@@ -108,6 +108,8 @@ def test_study_predictors_apply_the_window_protocol():
     # The finding outside the centre changes the answer: a centre crop would not see it.
     assert np.abs(ref[:2] - centre[:2]).max() > 1e-3
     np.testing.assert_allclose(torch_predictor(model, batch_size=16)(x), ref, atol=1e-5)
+    # Records in chunks of 3 (3 + 1), their windows in batches of 3: same answer.
+    np.testing.assert_allclose(onnx_predictor(model, batch_size=3)(x), ref, atol=1e-5)
     # "onnx" checks windowed ONNX Runtime against windowed eager on x; "auto" on its own
     # (multi-window) probe.
     for runtime, probe in (("onnx", x), ("auto", None)):
@@ -279,3 +281,24 @@ def test_explain_attributes_the_window_with_the_highest_target_probability():
     # Without a protocol the whole input is attributed as before.
     model.window_protocol = None
     assert A.best_windows(model, x, 0) is None
+
+
+def test_cli_explain_of_a_windowed_model_on_a_10_s_record(triage_world, tmp_path, capsys):
+    """`ecgtriage explain` reads the whole cache-length record, reports the windowed
+    probabilities and attributes one 2.5 s window (every strong cell lies inside it)."""
+    from ecgtriage.cli import main
+    from ecgtriage.train.checkpoint import load_checkpoint
+
+    cache, ids, files = triage_world["cache"], triage_world["ids"], triage_world["files"]
+    model, card = load_checkpoint(triage_world["run"])
+    out = tmp_path / "explain"
+    assert main(["explain", "--run", str(triage_world["run"]), str(files[0]), "--out", str(out),
+                 "--method", "occlusion", "--target", "0"]) == 0
+    report = json.loads((out / f"{files[0].stem}.json").read_text())
+    x = np.asarray(cache.signals[cache.rows_for(ids[:1])], np.float32)
+    expected = predict_proba(model, x, progress=False)[0]
+    got = np.array([report["probabilities"][c] for c in card.classes])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert any("sliding windows" in n for n in report["input_notes"])
+    spans = [(w["start_s"], w["end_s"]) for w in report["top_windows"] if w["share"] > 0]
+    assert spans and max(e for _, e in spans) - min(s for s, _ in spans) <= N_MODEL / FS + 0.5  # 0.5 s cells

@@ -89,8 +89,20 @@ def torch_predictor(model: torch.nn.Module, *, device: str = "cpu", batch_size: 
     ``window_protocol`` (sliding windows + max/mean, as validation scored it) on records longer
     than its input, else the centre crop. A study must score the model as it was validated, or
     a model trained on 2.5 s crops is judged on one 2.5 s centre crop of a 10 s record."""
-    return windowed_predictor(_torch_window_predictor(model, device=device, batch_size=batch_size),
-                              model)
+    return _by_records(windowed_predictor(
+        _torch_window_predictor(model, device=device, batch_size=batch_size), model), batch_size)
+
+
+def _by_records(predict: Predictor, batch_size: int) -> Predictor:
+    """``predict`` applied ``batch_size`` records at a time, so the sliding windows of a chunk
+    (records × windows per record) are never all held in memory at once."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if len(x) <= batch_size:
+            return predict(x)
+        return np.concatenate([predict(x[s:s + batch_size]) for s in range(0, len(x), batch_size)])
+
+    return run
 
 
 def _torch_window_predictor(model: torch.nn.Module, *, device: str, batch_size: int) -> Predictor:
@@ -122,8 +134,8 @@ def onnx_predictor(model: torch.nn.Module, *, batch_size: int = 256,
     takes one window; the model's ``window_protocol`` is applied around it
     (``train.predict.windowed_predictor``), exactly as :func:`torch_predictor` does.
     """
-    return windowed_predictor(_onnx_window_predictor(model, batch_size=batch_size, threads=threads),
-                              model)
+    return _by_records(windowed_predictor(
+        _onnx_window_predictor(model, batch_size=batch_size, threads=threads), model), batch_size)
 
 
 def _onnx_window_predictor(model: torch.nn.Module, *, batch_size: int,
