@@ -197,3 +197,33 @@ def test_empty_validation_split_is_refused(tmp_path):
         train_on_arrays(SignalDataset(x, np.arange(10), y), SignalDataset(x, np.arange(0), y[:0]),
                         classes=["A", "B"], multilabel=True, ordered=False, fs=100.0, config=CFG,
                         out_dir=tmp_path / "e", scheme_name="toy", scheme_version="1")
+
+
+def test_init_from_transfers_every_tensor_but_the_new_head(run_a, tmp_path):
+    from dataclasses import replace
+
+    from ecgtriage.errors import ConfigError
+    from ecgtriage.models import create_model
+    from ecgtriage.train.checkpoint import transfer_weights
+
+    source, _ = load_checkpoint(run_a)
+    # A tier model (3 outputs) on the same backbone and input contract as the 4-class run.
+    tier = create_model(CFG.model, n_leads=12, n_samples=200, fs=100.0, n_outputs=3)
+    untouched = transfer_weights(tier, run_a)
+    src, dst = source.state_dict(), tier.state_dict()
+    assert untouched and all(tuple(src[k].shape) != tuple(dst[k].shape) for k in untouched)
+    shared = [k for k in dst if k not in untouched]
+    assert len(shared) > 10 and all(torch.equal(dst[k], src[k]) for k in shared)
+    with pytest.raises(ConfigError, match="reading 200 samples at 100 Hz"):
+        transfer_weights(create_model(CFG.model, n_leads=12, n_samples=300, fs=100.0, n_outputs=3), run_a)
+    with pytest.raises(ConfigError, match="init_from"):
+        transfer_weights(tier, tmp_path / "no-run")
+
+    # Through training: the run starts from the transferred backbone and records where from.
+    x, y = make_toy_task(120, 3, fs=100.0, n_samples=300, multilabel=False, seed=1)
+    cfg = replace(CFG, epochs=1, init_from=str(run_a))
+    out = train_on_arrays(SignalDataset(x, np.arange(90), y[:90]), SignalDataset(x, np.arange(90, 120), y[90:]),
+                          classes=["Normal", "Monitor", "Serious"], multilabel=False, ordered=True,
+                          fs=100.0, config=cfg, out_dir=tmp_path / "t", scheme_name="tier3",
+                          scheme_version="1", progress=False)
+    assert json.loads((out / "config.json").read_text())["init_from"] == str(run_a)

@@ -13,8 +13,8 @@ from ecgtriage.models import create_model
 from ecgtriage.train import augment as aug
 from ecgtriage.train.checkpoint import load_checkpoint
 from ecgtriage.train.config import TrainConfig
-from ecgtriage.train.objectives import (build_objective, fine_to_coarse, statement_tiers,
-                                        tier_recipe)
+from ecgtriage.train.objectives import build_objective, fine_to_coarse, statement_tiers
+from ecgtriage.train.presets import tier_recipe
 from ecgtriage.train.predict import predict_ensemble, predict_proba
 from ecgtriage.train.run import train_on_arrays
 from toy import make_toy_task

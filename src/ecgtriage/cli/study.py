@@ -11,6 +11,8 @@ _FROM_CONFIG = "from --config, else the study default"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``study`` and ``evaluate`` to the CLI's subparsers."""
+    from ecgtriage.train.presets import preset_names
+
     p = add_parser(
         subparsers, "study",
         help="run the label-granularity study (synthetic data by default) and write report.html",
@@ -42,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, metavar="N",
                    help=f"training epochs per model (default: {_FROM_CONFIG})")
     p.add_argument("--model", metavar="NAME", help=f"registered model name (default: {_FROM_CONFIG})")
+    p.add_argument("--preset", metavar="NAME",
+                   help="training recipe to start from: auto, " + ", ".join(preset_names())
+                        + " (ecgtriage.train.presets; default: from --config, else auto: "
+                          "synthetic for the embedded data, real-cpu with --train)")
     p.add_argument("--bootstrap", type=int, metavar="N",
                    help=f"patient-bootstrap resamples for confidence intervals (default: {_FROM_CONFIG})")
     p.add_argument("--workers", type=int, metavar="N",
@@ -84,6 +90,7 @@ def run_study_command(args: argparse.Namespace) -> int:
         "train.device": args.device,
         "train.epochs": args.epochs,
         "train.model": args.model,
+        "train_preset": args.preset,
         "evaluation.bootstrap": args.bootstrap,
     }
     cfg = load_study_config(args.config, **overrides)

@@ -43,6 +43,8 @@ def check_run_folder(out: Path) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``export`` to the CLI's subparsers."""
+    from ecgtriage.train.presets import TIER_RECIPES, preset_names
+
     p = add_parser(
         subparsers, "train",
         help="train a model on a cache or source folder for one label scheme",
@@ -71,6 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="maximum epochs (default: from --config, else 20)")
     p.add_argument("--model", default=None,
                    help="registered model name (default: from --config, else resnet1d_small)")
+    p.add_argument("--preset", default=None, choices=preset_names(),
+                   help="named recipe the settings start from (ecgtriage.train.presets; "
+                        "--config and the flags below apply on top; default: library)")
+    p.add_argument("--recipe", default=None, choices=[r for r in TIER_RECIPES if r != "fine_to_coarse"],
+                   help="tier objective (ecgtriage.train.presets.TIER_RECIPES): weighted or "
+                        "direct cross-entropy, or corn (ordinal); tier schemes only")
     p.add_argument("--loss", default=None, choices=["auto", "bce", "focal", "ce", "corn"],
                    help="objective; auto is BCE multi-label, cross-entropy tiers "
                         "(default: from --config, else auto)")
@@ -114,14 +122,21 @@ def check_device(device: str | None) -> None:
 
 
 def _load_config(args: argparse.Namespace):
+    import dataclasses
+
     from ecgtriage import config as cfg
     from ecgtriage.train.config import TrainConfig
+    from ecgtriage.train.presets import preset, tier_recipe
 
+    base = preset(args.preset or "library")
     if args.config:
         section = "train" if args.config.endswith(".toml") else None
-        base = cfg.load_file(TrainConfig, args.config, section=section)
-    else:
-        base = TrainConfig()
+        explicit = cfg.read_table(args.config)
+        explicit = explicit.get(section, {}) if section else explicit
+        base = cfg.from_dict(TrainConfig, {**cfg.to_dict(base), **explicit}, where=args.config)
+    if args.recipe:
+        _, overrides = tier_recipe(args.recipe, args.scheme)
+        base = dataclasses.replace(base, **overrides)
     return cfg.replace(base, seed=args.seed, epochs=args.epochs, model=args.model, loss=args.loss,
                        device=args.device, num_threads=args.threads)
 

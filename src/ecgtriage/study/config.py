@@ -18,6 +18,7 @@ from ecgtriage.evaluate.robustness import CORRUPTIONS
 from ecgtriage.labels import DEFAULT_SCHEMES
 from ecgtriage.signal.preprocess import PreprocessConfig
 from ecgtriage.train.config import TrainConfig
+from ecgtriage.train.presets import preset, resolve_preset
 
 
 
@@ -69,7 +70,7 @@ def default_train_config() -> TrainConfig:
     stopped no run before its last epoch: it would only add a rule to explain. The study's time budget is met by the prediction phase instead
     (``evaluation.robustness_sample``, ONNX Runtime).
     """
-    return TrainConfig(epochs=10, patience=0, device="auto", amp="off")
+    return preset("synthetic")
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,10 @@ class StudyConfig:
 
     ``preprocess`` is ``ecgtriage prepare``'s own configuration and ``train`` the training
     library's ``TrainConfig``, so every setting of those stages can be set from the study file.
+    ``train_preset`` names the recipe ``train`` starts from (``ecgtriage.train.presets``):
+    ``"auto"`` is ``"synthetic"`` for the embedded default and ``"real-cpu"`` when
+    ``data.train`` is set; settings given in a ``[train]`` table or as overrides apply on top.
+    The saved ``config.json`` holds the resolved name and every resulting setting.
     """
 
     out: str = "study"
@@ -126,6 +131,7 @@ class StudyConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     schemes: list[str] = field(default_factory=lambda: list(DEFAULT_SCHEMES))
     seeds: list[int] = field(default_factory=lambda: [0])
+    train_preset: str = "auto"
     train: TrainConfig = field(default_factory=default_train_config)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
@@ -151,12 +157,25 @@ def load_study_config(path: str | Path | None = None, **overrides: Any) -> Study
         data = cfgmod.read_table(path)
         merged = _deep_merge(cfgmod.to_dict(cfg), data)
         cfg = cfgmod.from_dict(StudyConfig, merged, where=str(path))
+    explicit_train: dict[str, Any] = dict(data.get("train") or {}) if path is not None else {}
     for key, value in overrides.items():
         if value is None:
             continue
-        cfg = _set_dotted(cfg, key.replace("__", ".").split("."), value, key, "override ")
+        parts = key.replace("__", ".").split(".")
+        cfg = _set_dotted(cfg, parts, value, key, "override ")
+        if parts[0] == "train" and len(parts) == 2:
+            explicit_train[parts[1]] = value
+    cfg = _apply_preset(cfg, explicit_train, where=str(path) if path is not None else "override")
     validate(cfg)
     return cfg
+
+
+def _apply_preset(cfg: StudyConfig, explicit_train: dict[str, Any], where: str) -> StudyConfig:
+    """Resolve ``train_preset`` and rebuild ``train`` from it plus the explicit settings."""
+    name = resolve_preset(cfg.train_preset, real_data=cfg.data.train is not None)
+    train = cfgmod.from_dict(TrainConfig, {**cfgmod.to_dict(preset(name)), **explicit_train},
+                             where=f"{where} [train]")
+    return dataclasses.replace(cfg, train_preset=name, train=train)
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -113,3 +113,40 @@ def _check_weights_metadata(weights: Path, card: ModelCard) -> None:
         shown = "; ".join(f"{k}: card {expected[k]}, weights {stored[k]}" for k in differ)
         raise ModelCardError(f"{weights.parent / CARD}: disagrees with {weights.name} ({shown}); "
                              "the card does not describe these weights")
+
+
+def transfer_weights(model: torch.nn.Module, run_dir: str | Path) -> list[str]:
+    """Initialise ``model`` from a finished run's weights: every tensor whose name and shape
+    match is copied, the rest (the output layer of a scheme with other classes) keeps its
+    initialisation. Returns the names of the tensors left as they were.
+
+    Used by ``TrainConfig.init_from`` to start, e.g., a tier3 model from one trained on all
+    PTB-XL statements: the richer labels shape the features, the tier head is learnt anew.
+    The run is loaded with :func:`load_checkpoint`, so its card and weights are checked, and it
+    must have this model's architecture and input contract.
+
+    Raises
+    ------
+    ConfigError
+        When the run is another architecture, another input contract, or shares no tensor.
+    """
+    from ecgtriage.errors import ConfigError
+
+    try:
+        source, card = load_checkpoint(run_dir, device="cpu")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"train setting init_from: {exc}") from None
+    mine, theirs = model.signal_contract, source.signal_contract
+    if (type(model) is not type(source) or int(mine.n_samples) != int(theirs.n_samples)
+            or not math.isclose(float(mine.fs), float(theirs.fs)) or tuple(mine.leads) != tuple(theirs.leads)):
+        raise ConfigError(f"train setting init_from: {run_dir} holds {card.model.name} reading "
+                          f"{theirs.n_samples} samples at {float(theirs.fs):g} Hz of "
+                          f"{len(theirs.leads)} leads; this run builds {type(model).__name__} reading "
+                          f"{mine.n_samples} at {float(mine.fs):g} Hz of {len(mine.leads)}")
+    target = model.state_dict()
+    shared = {k: v for k, v in source.state_dict().items()
+              if k in target and tuple(v.shape) == tuple(target[k].shape)}
+    if not shared:
+        raise ConfigError(f"train setting init_from: no tensor of {run_dir} fits this model")
+    model.load_state_dict(shared, strict=False)
+    return sorted(set(target) - set(shared))

@@ -57,6 +57,9 @@ class TrainConfig:
     min_val_positives : validation positives a multi-label class needs for an F1-tuned
         threshold (fewer: the ``w/(1+w)`` fallback of its BCE positive weight).
     eval_batch_size : batch size for validation and prediction.
+    init_from : a finished run folder whose weights start this run (every tensor of matching
+        name and shape; the output layer of another scheme is learnt anew), e.g. a model of
+        all PTB-XL statements for a tier model: transfer from richer labels. ``None``: random.
     """
 
     model: str = "resnet1d_small"
@@ -89,6 +92,7 @@ class TrainConfig:
     min_val_serious: int = 5
     min_val_positives: int = 5
     eval_batch_size: int = 256
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         checks = (

@@ -10,10 +10,9 @@ Three output kinds:
   conditional log-odds of ``y > k`` given ``y > k - 1``, trained only on records with
   ``y ≥ k``. Class probabilities follow from the chain rule (see :func:`to_probabilities`).
 
-Tier recipes (:data:`TIER_RECIPES`, :func:`tier_recipe`) name the ways of getting a tier model
-that the PTB-XL ladder compares: weighted or unweighted ("direct") cross-entropy, CORN, and
-fine-to-coarse, where a statement-level multi-label model's probabilities become tier
-probabilities through the label rules (:func:`statement_tiers`, :func:`fine_to_coarse`).
+Fine-to-coarse (one of the tier recipes of ``ecgtriage.train.presets``): a statement-level
+multi-label model's probabilities become tier probabilities through the label rules
+(:func:`statement_tiers`, :func:`fine_to_coarse`).
 """
 
 from __future__ import annotations
@@ -97,9 +96,8 @@ def build_objective(
     if multilabel:
         y = np.asarray(y_train, dtype=np.float64).reshape(-1, n_classes)
         pos = y.sum(axis=0)
-        neg = len(y) - pos
         mask = pos > 0
-        weight = np.where(mask, np.minimum(neg / np.maximum(pos, 1), pos_weight_max), 1.0)
+        weight = bce_pos_weight(pos, len(y), pos_weight_max)
         if loss == "focal":
             weight = np.ones(n_classes)
         return Objective("sigmoid", loss, n_classes, torch.as_tensor(mask),
@@ -114,6 +112,28 @@ def build_objective(
         inv = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
         weight = torch.as_tensor(inv / inv[counts > 0].mean(), dtype=torch.float32)
     return Objective("softmax", "ce", n_classes, class_weight=weight)
+
+
+def bce_pos_weight(positives, n_records: int, cap: float) -> np.ndarray:
+    """BCE positive weight per class: negatives / positives, capped at ``cap`` (1 for a class
+    without positives, which the loss masks anyway)."""
+    pos = np.asarray(positives, dtype=np.float64)
+    return np.where(pos > 0, np.minimum((n_records - pos) / np.maximum(pos, 1), cap), 1.0)
+
+
+def remove_pos_weight(proba, pos_weight) -> np.ndarray:
+    """Sigmoid probabilities of a BCE model trained with positive weights ``w``, brought back to
+    the training prevalence: ``odds / w``.
+
+    A positive weight ``w`` multiplies the loss of positives, so the loss-minimising output for
+    a true probability ``q`` has odds ``w · q / (1 − q)``; dividing the odds by ``w`` undoes
+    exactly that (as a prior-shift correction does). Weighted outputs are fine for ranking one
+    class, but :func:`fine_to_coarse` multiplies ``1 − p`` over dozens of statements, and
+    inflated ``p`` there drive ``P(Normal)`` to 0 for every record.
+    """
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1 - 1e-12)
+    odds = p / (1.0 - p) / np.asarray(pos_weight, dtype=np.float64)
+    return odds / (1.0 + odds)
 
 
 def _multilabel_loss(obj: Objective, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -175,33 +195,6 @@ def to_probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
     raise ValueError(f"activation: expected 'sigmoid', 'softmax' or 'corn', found {activation!r}")
 
 
-#: Tier recipes compared by the PTB-XL ladder and selectable by name (``tier_recipe``):
-#: TrainConfig overrides and the scheme trained. ``fine_to_coarse`` trains the multi-label
-#: ``fine`` scheme and derives tier probabilities with :func:`fine_to_coarse`.
-TIER_RECIPES: dict[str, dict] = {
-    "weighted": {"scheme": None, "train": {"loss": "ce", "class_weighting": True}},
-    "direct": {"scheme": None, "train": {"loss": "ce", "class_weighting": False}},
-    "corn": {"scheme": None, "train": {"loss": "corn"}},
-    "fine_to_coarse": {"scheme": "all", "train": {"loss": "bce"}},
-}
-
-
-def tier_recipe(name: str, tier_scheme: str = "tier3", fine_scheme: str | None = None) -> tuple[str, dict]:
-    """(scheme to train, TrainConfig overrides) of a tier recipe in :data:`TIER_RECIPES`.
-
-    ``"weighted"`` is today's default (cross-entropy with inverse-frequency class weights);
-    ``"direct"`` trains on the natural class frequencies, leaving priors and the Serious
-    threshold to validation (the operating point is tuned there either way); ``"corn"`` is the
-    ordinal objective; ``"fine_to_coarse"`` trains ``fine_scheme`` (default PTB-XL ``all``; or
-    ``aha44``) and coarsens its probabilities to ``tier_scheme`` afterwards.
-    """
-    if name not in TIER_RECIPES:
-        raise ConfigError(f"tier recipe: expected one of {', '.join(TIER_RECIPES)}, found {name!r}")
-    recipe = TIER_RECIPES[name]
-    scheme = recipe["scheme"] and (fine_scheme or recipe["scheme"])
-    return scheme or tier_scheme, dict(recipe["train"])
-
-
 _FORMAT_OF_VOCABULARY = {"aha": "sph", "scp": "ptbxl", "snomed": "challenge"}
 
 
@@ -237,6 +230,9 @@ def fine_to_coarse(proba: np.ndarray, tiers: np.ndarray, n_tiers: int) -> np.nda
     (1 − p_c)`` and ``P(tier = k) = P(tier ≥ k) − P(tier ≥ k + 1)``: non-negative, summing to 1,
     and exact for a record whose statements are certain. Classes of undeterminable tier (-1)
     are left out.
+
+    The probabilities must be calibrated to the statements' prevalence: pass a model trained
+    with positive weights through :func:`remove_pos_weight` first.
 
     Parameters
     ----------

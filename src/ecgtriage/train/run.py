@@ -220,6 +220,10 @@ def _initial_model(config: TrainConfig, train_ds: SignalDataset, fs: float, obje
         model = create_model(config.model, n_leads=train_ds.n_leads, n_samples=n_samples, fs=fs,
                              n_outputs=objective.n_outputs)
     model.output_activation = objective.activation
+    if config.init_from:
+        from ecgtriage.train.checkpoint import transfer_weights
+
+        transfer_weights(model, config.init_from)
     return model
 
 
