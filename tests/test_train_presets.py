@@ -22,7 +22,7 @@ from ecgtriage.train.presets import PRESETS, preset, resolve_preset
 def test_every_preset_builds_and_unknown_names_are_listed():
     for name in PRESETS:
         assert preset(name).epochs >= 1
-    with pytest.raises(ConfigError, match="expected one of library, synthetic, benchmark"):
+    with pytest.raises(ConfigError, match="expected one of library, study-cpu, benchmark"):
         preset("fast")
     with pytest.raises(ConfigError, match="expected auto or one of"):
         resolve_preset("fast", real_data=True)
@@ -37,8 +37,8 @@ def test_benchmark_preset_is_the_published_protocol():
 
 def test_study_resolves_auto_by_data_and_keeps_explicit_settings(tmp_path):
     synthetic = load_study_config()
-    assert synthetic.train_preset == "synthetic"
-    assert synthetic.train == default_train_config() == preset("synthetic")
+    assert synthetic.train_preset == "study-cpu"
+    assert synthetic.train == default_train_config() == preset("study-cpu")
 
     real = load_study_config(**{"data.train": "somewhere", "train.epochs": 3})
     assert real.train_preset == "real-cpu"
@@ -54,8 +54,8 @@ def test_study_resolves_auto_by_data_and_keeps_explicit_settings(tmp_path):
 
 
 def test_study_cli_preset_override_reaches_the_config():
-    real = load_study_config(**{"data.train": "x", "train_preset": "synthetic"})
-    assert real.train == preset("synthetic")
+    real = load_study_config(**{"data.train": "x", "train_preset": "study-cpu"})
+    assert real.train == preset("study-cpu")
     with pytest.raises(ConfigError, match="train preset"):
         load_study_config(train_preset="nope")
 

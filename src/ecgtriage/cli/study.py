@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", metavar="NAME",
                    help="training recipe to start from: auto, " + ", ".join(preset_names())
                         + " (ecgtriage.train.presets; default: from --config, else auto: "
-                          "synthetic for the embedded data, real-cpu with --train)")
+                          "study-cpu for the embedded data, real-cpu with --train)")
     p.add_argument("--bootstrap", type=int, metavar="N",
                    help=f"patient-bootstrap resamples for confidence intervals (default: {_FROM_CONFIG})")
     p.add_argument("--workers", type=int, metavar="N",

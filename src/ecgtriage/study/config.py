@@ -70,7 +70,7 @@ def default_train_config() -> TrainConfig:
     stopped no run before its last epoch: it would only add a rule to explain. The study's time budget is met by the prediction phase instead
     (``evaluation.robustness_sample``, ONNX Runtime).
     """
-    return preset("synthetic")
+    return preset("study-cpu")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class StudyConfig:
     ``preprocess`` is ``ecgtriage prepare``'s own configuration and ``train`` the training
     library's ``TrainConfig``, so every setting of those stages can be set from the study file.
     ``train_preset`` names the recipe ``train`` starts from (``ecgtriage.train.presets``):
-    ``"auto"`` is ``"synthetic"`` for the embedded default and ``"real-cpu"`` when
+    ``"auto"`` is ``"study-cpu"`` for the embedded default and ``"real-cpu"`` when
     ``data.train`` is set; settings given in a ``[train]`` table or as overrides apply on top.
     The saved ``config.json`` holds the resolved name and every resulting setting.
     """

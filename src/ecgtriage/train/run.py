@@ -189,7 +189,10 @@ def train_on_arrays(
                           multilabel=multilabel, ordered=ordered),
         objective=_objective_spec(objective, classes, trained, observable, multilabel),
         thresholds=thresholds,
-        preprocessing={**(preprocessing or {}), "window": window_note(config)},
+        # The record length the model saw (what triage must rebuild before sliding windows);
+        # a cache's manifest says more when train() passes it.
+        preprocessing={"cache_fs": float(fs), "cache_n_samples": int(train_ds.n_samples),
+                       **(preprocessing or {}), "window": window_note(config)},
         training_data={
             **(data_summary or {}),
             "n": {"train": len(train_ds), "val": len(val_ds)},
