@@ -376,6 +376,23 @@ def table(rows: list[dict], tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
+def tier3_table(rows: list[dict]) -> str:
+    """Markdown: every tier3 row (model × recipe), with what training and selection did."""
+    head = ["model", "recipe", "test macro AUROC", "Serious sensitivity at the validation OP",
+            "best epoch / epochs", "s/epoch"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if r["task"] != "tier3":
+            continue
+        sens = r.get("serious_sensitivity")
+        lines.append("| " + " | ".join([
+            r["model"], recipe_label(r), f"{r['auroc']:.3f}",
+            "–" if sens is None else f"{sens:.2f}",
+            f"{r['best_epoch']} / {r.get('epochs_run', '?')}" if "best_epoch" in r else "(from all)",
+            f"{r['s_per_epoch']:.1f}" if "s_per_epoch" in r else "–"]) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).resolve().parents[1]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -458,7 +475,11 @@ def main(argv: list[str] | None = None) -> int:
     paired = compare_to_baseline(rows, preds, patient_of, args.baseline_model)
     atomic_write_text(args.out / "ladder.json", json.dumps({"rows": rows, "paired": paired}, indent=1,
                                                            default=float))
-    print(table(rows, [t for t in TASKS if any(r['task'] == t for r in rows)]))
+    # One tier3 column in the benchmark table (the protocol's own recipe); all recipes below.
+    plain = [r for r in rows if r["task"] != "tier3" or (r["recipe"] == "direct" and r.get("seeds", 1) == 1)]
+    print(table(plain, [t for t in TASKS if any(r["task"] == t for r in plain)]))
+    print()
+    print(tier3_table(rows))
     if paired:
         print()
         print(comparison_table(paired))
