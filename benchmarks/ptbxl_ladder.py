@@ -330,6 +330,54 @@ def compare_to_baseline(rows: list[dict], preds: list[dict], patient_of: dict[st
     return out
 
 
+def compare_models(rows: list[dict], preds: list[dict], patient_of: dict[str, str], default_model: str,
+                   tasks: tuple[str, ...] = ("superdiagnostic", "tier3"), n_boot: int = 1000) -> list[dict]:
+    """Paired macro-AUROC differences (``default_model`` − each other backbone) per task, on
+    the same test records, trained the same way (tier3: the ``direct`` recipe, one seed).
+
+    Only tasks whose every class has test positives enough for every resample to hold both
+    outcomes are compared (``superdiagnostic``'s 5 classes, tier3's 3): a resample missing a
+    class would otherwise drop it from the macro average.
+    """
+    out = []
+    plain = [(r, p) for r, p in zip(rows, preds) if r.get("seeds", 1) == 1
+             and (r["task"] != "tier3" or r["recipe"] == "direct")]
+    for task in tasks:
+        cells = {r["model"]: (r, p) for r, p in plain if r["task"] == task}
+        if default_model not in cells:
+            continue
+        _, a = cells[default_model]
+        for model, (_, b) in cells.items():
+            if model == default_model:
+                continue
+            b_pos = {str(r): k for k, r in enumerate(b["test_ids"])}
+            ia = [k for k, r in enumerate(a["test_ids"]) if str(r) in b_pos]
+            ib = [b_pos[str(a["test_ids"][k])] for k in ia]
+            ya = np.asarray(a["test_y"])[ia]
+            onehot = ya if ya.ndim == 2 else np.eye(np.asarray(a["test_proba"]).shape[1])[ya]
+            keep = (onehot.sum(0) > 0) & (onehot.sum(0) < len(onehot))
+            stat = lambda pr, w: np.mean(  # noqa: E731
+                [weighted_auroc(pr[:, k], onehot[:, k] > 0, w) for k in np.flatnonzero(keep)], axis=0)
+            d = paired_bootstrap_difference(stat, np.asarray(a["test_proba"])[ia], np.asarray(b["test_proba"])[ib],
+                                            [patient_of[str(a["test_ids"][k])] for k in ia], n_boot=n_boot, seed=0)
+            out.append({"task": task, "default": default_model, "model": model, "n_records": len(ia),
+                        **{k: d[k] for k in ("difference", "low", "high", "a", "b", "n_valid")}})
+    return out
+
+
+def model_comparison_table(entries: list[dict]) -> str:
+    """Markdown: the default model against each backbone, paired, per task."""
+    head = ["task", "default", "backbone", "macro AUROC default / backbone", "Δ default − backbone (95 % CI)",
+            "default significantly worse"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e in entries:
+        lines.append("| " + " | ".join([
+            e["task"], e["default"], e["model"], f"{e['a']:.3f} / {e['b']:.3f}",
+            f"{e['difference']:+.3f} ({e['low']:+.3f} to {e['high']:+.3f})",
+            "yes" if e["high"] < 0 else "no"]) + " |")
+    return "\n".join(lines)
+
+
 def comparison_table(entries: list[dict]) -> str:
     """Markdown: each tier3 recipe against the study's default recipe, paired."""
     ci = lambda d: f"{d['difference']:+.3f} ({d['low']:+.3f} to {d['high']:+.3f})"  # noqa: E731
@@ -473,8 +521,9 @@ def main(argv: list[str] | None = None) -> int:
                 preds.append(extra_pred)
     patient_of = dict(zip(cache.index["record_id"].astype(str), cache.index["patient_id"].astype(str)))
     paired = compare_to_baseline(rows, preds, patient_of, args.baseline_model)
-    atomic_write_text(args.out / "ladder.json", json.dumps({"rows": rows, "paired": paired}, indent=1,
-                                                           default=float))
+    models_paired = compare_models(rows, preds, patient_of, args.baseline_model)
+    atomic_write_text(args.out / "ladder.json", json.dumps(
+        {"rows": rows, "paired": paired, "models_paired": models_paired}, indent=1, default=float))
     # One tier3 column in the benchmark table (the protocol's own recipe); all recipes below.
     plain = [r for r in rows if r["task"] != "tier3" or (r["recipe"] == "direct" and r.get("seeds", 1) == 1)]
     print(table(plain, [t for t in TASKS if any(r["task"] == t for r in plain)]))
@@ -483,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     if paired:
         print()
         print(comparison_table(paired))
+    if models_paired:
+        print()
+        print(model_comparison_table(models_paired))
     return 0
 
 

@@ -124,3 +124,20 @@ def test_ladder_pairs_every_recipe_with_todays_default(ladder):
     assert entry["macro_auroc"]["low"] > 0.3 and entry["improves"]
     assert entry["serious_sensitivity_recipe"]["value"] == 1.0 and entry["qualifies"]
     assert "| xresnet1d50 | direct ×5 |" in ladder.comparison_table([entry])
+
+
+def test_ladder_compares_the_default_model_with_each_backbone(ladder):
+    rng = np.random.default_rng(1)
+    n = 400
+    y = (rng.random((n, 5)) < 0.3).astype(np.float32)
+    ids = np.array([str(i) for i in range(n)])
+    sharp = np.clip(y * 0.8 + rng.random((n, 5)) * 0.3, 0, 1)  # near-perfect ranking
+    vague = rng.random((n, 5))  # chance
+    rows = [{"task": "superdiagnostic", "recipe": None, "model": m, "seeds": 1} for m in ("small", "big")]
+    preds = [{"test_ids": ids, "test_y": y, "test_proba": vague},
+             {"test_ids": ids, "test_y": y, "test_proba": sharp}]
+    (entry,) = ladder.compare_models(rows, preds, {i: i for i in ids}, "small", n_boot=100)
+    assert entry["model"] == "big" and entry["n_valid"] == 100
+    assert entry["high"] < 0 and entry["a"] == pytest.approx(0.5, abs=0.06)
+    assert "| superdiagnostic | small | big |" in ladder.model_comparison_table([entry])
+    assert ladder.model_comparison_table([entry]).rstrip().endswith("| yes |")

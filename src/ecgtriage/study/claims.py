@@ -246,6 +246,9 @@ def attention_claim(interpretability: dict[str, Any] | None) -> dict[str, str] |
     if not v or v.get("verdict") == "not testable":
         return None
     d = v["difference"]
+    if d.get("estimate") is None or d.get("low") is None:
+        # No record with both a defining region and attribution mass: nothing to compare.
+        return None
     return _claim("Tier models attend to clinically relevant waveform parts, fine-grained ones to "
                   "noise", f"localisation tier3 - aha44 ({v['method']}, n={d['n_records']}): "
                   f"{d['estimate']:+.3f} ({d['low']:+.3f} to {d['high']:+.3f})",

@@ -134,16 +134,19 @@ def interpretability_section(cells: Sequence[Any], clean: Sequence[Any], predict
             except Exception:  # noqa: BLE001 - a scheme without a Serious score is not scored
                 continue
             mask, target_kind = _true_mask(targets, ts, cell.scheme, ids, card, serious)
-            if card.n_samples not in prepared:
-                start = (x_all.shape[2] - card.n_samples) // 2
-                xw = np.ascontiguousarray(x_all[:, :, start:start + card.n_samples])
-                an = [_anatomy(ts, rid, xw[i], fs, card.n_samples, synthetic) for i, rid in enumerate(ids)]
+            # A model validated with sliding windows reads the whole record (attribute explains
+            # its best window, zero elsewhere); anatomy then sees every beat, not 2.5 s of them.
+            length = x_all.shape[2] if getattr(model, "window_protocol", None) else card.n_samples
+            if length not in prepared:
+                start = (x_all.shape[2] - length) // 2
+                xw = np.ascontiguousarray(x_all[:, :, start:start + length])
+                an = [_anatomy(ts, rid, xw[i], fs, length, synthetic) for i, rid in enumerate(ids)]
                 burst_rng = np.random.default_rng(seed)
                 # Muscle bursts on even, electrode-motion bursts on odd records.
                 nz, bu = zip(*(S.add_burst(xw[i], fs, burst_rng, kind=_BURSTS[i % 2])
                                for i in range(len(ids))))
-                prepared[card.n_samples] = (xw, an, np.stack(nz), bu)
-            x, anats, noisy, bursts = prepared[card.n_samples]
+                prepared[length] = (xw, an, np.stack(nz), bu)
+            x, anats, noisy, bursts = prepared[length]
             rng = np.random.default_rng(seed)
 
             def score_fn(batch, row, _m=model, _c=card, _k=mask):
@@ -230,6 +233,10 @@ def _verdict(per_record, sanity, seed: int, n_boot: int) -> dict[str, Any]:
         if other is None or ("aha44", s, method) not in passed:
             continue
         diff = S.paired_difference_ci(tier, other[2], pids, n_boot=n_boot, seed=seed)
+        if diff.get("estimate") is None or diff.get("low") is None:
+            return {"verdict": "not testable", "difference": diff, "method": method, "seed": s,
+                    "criterion": criterion, "reason": "no record has a defining region and "
+                    "attribution mass under both models"}
         return {"verdict": S.attention_verdict(diff), "difference": diff, "method": method,
                 "seed": s, "criterion": criterion}
     return {"verdict": "not testable", "difference": None, "method": None, "criterion": criterion,
