@@ -78,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "--config and the flags below apply on top; default: library)")
     p.add_argument("--recipe", default=None, choices=[r for r in TIER_RECIPES if r != "fine_to_coarse"],
                    help="tier objective (ecgtriage.train.presets.TIER_RECIPES): weighted or "
-                        "direct cross-entropy, or corn (ordinal); tier schemes only")
+                        "direct cross-entropy, or corn (ordinal); tier schemes only (default: the preset's own "
+                        "objective)")
     p.add_argument("--loss", default=None, choices=["auto", "bce", "focal", "ce", "corn"],
                    help="objective; auto is BCE multi-label, cross-entropy tiers "
                         "(default: from --config, else auto)")
