@@ -29,8 +29,8 @@ probabilities coarsened to tier3 by the label rules (no extra training; needs ``
 at the validation operating point is printed beside it). ``s/epoch`` is the median training
 time of one epoch of the ``superdiagnostic`` (or first) task on this machine.
 
-``from_all`` is the direct recipe started from the same backbone's ``all`` model (transfer
-from the 71 statements, ``TrainConfig.init_from``; run ``all`` first).
+``from_all`` is the direct recipe started from the same backbone's ``all`` model of the same
+budget (transfer from the 71 statements, ``TrainConfig.init_from``; trained first when missing).
 ``study_default`` is today's study recipe (``ecgtriage.study.config.default_train_config``:
 the full 10 s window, one-cycle at lr 3e-3, inverse-frequency weighted cross-entropy, best
 validation macro-F1, Serious operating point at validation sensitivity 0.80) on
@@ -165,8 +165,9 @@ def run_task(cache, splits, task: str, model: str, base: TrainConfig, out: Path,
         if recipe == FROM_ALL:
             source = out / "runs" / f"all-native-{model}-seed{seed}-e{config.epochs}"
             if not (source / "model.safetensors").is_file():
-                raise SystemExit(f"{FROM_ALL}: train task 'all' for {model} seed {seed} with "
-                                 f"{config.epochs} epochs first ({source} is missing)")
+                # The statement model it starts from, same protocol and budget (not a cell of
+                # the table: the benchmark's own 'all' cells may have another budget).
+                run_task(cache, splits, "all", model, replace(base, seed=seed), out, None)
             config = replace(config, init_from=str(source))
         train_on_arrays(ds["train"], ds["val"], classes=list(scheme.classes), multilabel=scheme.multilabel,
                         ordered=scheme.ordered, fs=cache.fs, config=replace(config, seed=seed),
