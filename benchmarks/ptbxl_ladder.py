@@ -273,6 +273,13 @@ def coarse_row(model: str, fine: dict, tier_y: dict[str, int], serious_target: f
     return row, {"test_ids": ids, "test_y": y, "test_proba": p, "test_decided": decided}
 
 
+def _paired_rows(a: dict, b: dict) -> tuple[list[int], list[int]]:
+    """Row indices into ``a`` and ``b`` of the test records both predict, in ``a``'s order."""
+    b_pos = {str(r): k for k, r in enumerate(b["test_ids"])}
+    ia = [k for k, r in enumerate(a["test_ids"]) if str(r) in b_pos]
+    return ia, [b_pos[str(a["test_ids"][k])] for k in ia]
+
+
 def _macro_auroc_stat(inputs, w: np.ndarray) -> np.ndarray:
     y, proba = inputs
     return np.mean([weighted_auroc(proba[:, k], y == k, w) for k in range(proba.shape[1])], axis=0)
@@ -296,9 +303,7 @@ def compare_to_baseline(rows: list[dict], preds: list[dict], patient_of: dict[st
         if j is None or i == j or row["task"] != "tier3":
             continue
         a, b = preds[i], preds[j]
-        b_pos = {str(r): k for k, r in enumerate(b["test_ids"])}
-        ia = [k for k, r in enumerate(a["test_ids"]) if str(r) in b_pos]
-        ib = [b_pos[str(a["test_ids"][k])] for k in ia]
+        ia, ib = _paired_rows(a, b)
         y = np.asarray(a["test_y"])[ia]
         if not np.array_equal(y, np.asarray(b["test_y"])[ib]):
             raise ValueError(f"tier3 truth differs between {row['recipe']} and {BASELINE}")
@@ -351,9 +356,7 @@ def compare_models(rows: list[dict], preds: list[dict], patient_of: dict[str, st
         for model, (_, b) in cells.items():
             if model == default_model:
                 continue
-            b_pos = {str(r): k for k, r in enumerate(b["test_ids"])}
-            ia = [k for k, r in enumerate(a["test_ids"]) if str(r) in b_pos]
-            ib = [b_pos[str(a["test_ids"][k])] for k in ia]
+            ia, ib = _paired_rows(a, b)
             ya = np.asarray(a["test_y"])[ia]
             onehot = ya if ya.ndim == 2 else np.eye(np.asarray(a["test_proba"]).shape[1])[ya]
             keep = (onehot.sum(0) > 0) & (onehot.sum(0) < len(onehot))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ecgtriage.train.windowing import window_starts
+
 
 def crop(x: torch.Tensor, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Windows of ``n_samples`` from (B, L, T) ``x``: random per record with ``generator``,
@@ -37,20 +39,6 @@ def augment(
         noise = torch.randn(x.shape, generator=generator, device=generator.device)
         x = x + noise_std * noise.to(x.device, x.dtype)
     return x
-
-
-def window_starts(total: int, n_samples: int, stride: int) -> list[int]:
-    """Start samples of sliding windows of ``n_samples`` every ``stride`` samples over ``total``;
-    a last window ending at ``total`` is added when the stride leaves a tail uncovered, so every
-    sample of the record is seen. ``total == n_samples`` gives the single window ``[0]``."""
-    if total < n_samples:
-        raise ValueError(f"signal: expected at least {n_samples} samples per lead, found {total}")
-    if stride < 1:
-        raise ValueError(f"stride: expected at least 1 sample, found {stride}")
-    starts = list(range(0, total - n_samples + 1, stride))
-    if starts[-1] != total - n_samples:
-        starts.append(total - n_samples)
-    return starts
 
 
 def sliding_windows(x: torch.Tensor, n_samples: int, stride: int) -> tuple[torch.Tensor, int]:

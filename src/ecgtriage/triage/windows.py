@@ -4,7 +4,8 @@ A model trained on short crops (``TrainConfig.window_s``) with ``predict_stride_
 validated on sliding windows over the whole cached record, their probabilities aggregated by
 max or mean (``ecgtriage.train.augment``). Triage must apply the same protocol or its numbers
 are not the validated ones; the ONNX triage path imports no torch, so the protocol is written
-here once more in NumPy. ``tests/test_windowed_prediction.py`` checks it equals
+here once more in NumPy (window starts are shared: ``train.windowing``).
+``tests/test_windowed_prediction.py`` checks it equals
 ``train.augment.window_starts`` / ``sliding_windows`` / ``aggregate_windows`` and
 ``window_protocol`` on random input.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from ecgtriage.train.windowing import window_starts
 
 __all__ = ["aggregate_windows", "apply_protocol", "card_protocol", "sliding_windows",
            "window_starts"]
@@ -27,19 +30,6 @@ def card_protocol(card: Any) -> dict | None:
     if stride is None:
         return None
     return {"stride_s": float(stride), "aggregate": str(config.get("aggregate") or "max")}
-
-
-def window_starts(total: int, n_samples: int, stride: int) -> list[int]:
-    """Start samples of windows of ``n_samples`` every ``stride`` samples over ``total``, plus a
-    last window ending at ``total`` when the stride leaves a tail (every sample is seen)."""
-    if total < n_samples:
-        raise ValueError(f"signal: expected at least {n_samples} samples per lead, found {total}")
-    if stride < 1:
-        raise ValueError(f"stride: expected at least 1 sample, found {stride}")
-    starts = list(range(0, total - n_samples + 1, stride))
-    if starts[-1] != total - n_samples:
-        starts.append(total - n_samples)
-    return starts
 
 
 def sliding_windows(x: np.ndarray, n_samples: int, stride: int) -> tuple[np.ndarray, int]:
